@@ -1,0 +1,77 @@
+// swift-tools-version:6.1
+
+import PackageDescription
+
+let package = Package(
+    name: "Octopus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Octopus", targets: ["Octopus"]),
+        .library(name: "OctopusLog", targets: ["OctopusLog"]),
+        .library(name: "OctopusConfig", targets: ["OctopusConfig"]),
+        .executable(name: "octopus", targets: ["OctopusCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // zlib through pkg-config (Debian: libz-dev). Used by the archiver.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["libz-dev"])]
+        ),
+        // Configuration values with their origin, YAML/JSON loading, deep merge, strict reading.
+        .target(
+            name: "OctopusConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "OctopusLog",
+            dependencies: [
+                "OctopusConfig",
+                "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "Octopus",
+            dependencies: [
+                "OctopusConfig",
+                "OctopusLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "OctopusCLI",
+            dependencies: [
+                "Octopus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "LogBenchmark",
+            dependencies: ["OctopusLog", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/LogBenchmark"
+        ),
+        .testTarget(name: "OctopusConfigTests", dependencies: ["OctopusConfig"]),
+        .testTarget(
+            name: "OctopusLogTests",
+            dependencies: ["OctopusLog", "OctopusConfig", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "OctopusCLITests", dependencies: ["OctopusCLI"]),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

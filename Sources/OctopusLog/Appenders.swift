@@ -1,0 +1,169 @@
+import Foundation
+import Synchronization
+
+/// Something that takes log records: writes them (stdout, stderr, files), keeps them (recording), or passes some
+/// on to another appender (the filters).
+///
+/// `append` is called on the logging thread for every event that passes the category's level; it must be cheap
+/// and must not block for long (the writers block only when their buffer is full and the policy is `block`).
+public protocol LogAppender: AnyObject, Sendable {
+    func append(_ record: LogRecord)
+    /// Returns once everything appended before is written.
+    func flush()
+    /// Writes what is buffered and releases files. Later records are counted as drops.
+    func shutdown()
+    /// What the appender has done so far.
+    var counters: AppenderCounters { get }
+}
+
+extension LogAppender {
+    public func flush() {}
+    public func shutdown() {}
+    public var counters: AppenderCounters { AppenderCounters() }
+}
+
+/// `stdout`, `stderr`, `console` and `file`: renders each record with its layout on the caller's thread and hands
+/// the line to the target's ``LogWriter``.
+///
+/// Appenders that write the same target share its writer, and so its counters.
+public final class WriterAppender: LogAppender {
+    public let layout: any LogLayout
+    let writer: LogWriter
+    let syncThreshold: Int
+
+    init(layout: any LogLayout, writer: LogWriter, syncLevel: LogLevel?) {
+        self.layout = layout
+        self.writer = writer
+        self.syncThreshold = syncLevel?.value ?? Int.max
+    }
+
+    public func append(_ record: LogRecord) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(160 + record.message.utf8.count)
+        layout.render(record, into: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
+        writer.submit(bytes, durable: record.level.value >= syncThreshold)
+    }
+
+    public func flush() { writer.flush() }
+    public func shutdown() { writer.shutdown() }
+    public var counters: AppenderCounters { writer.currentCounters }
+
+    /// Closes and reopens the file (after an external tool moved it away). No effect on stdout and stderr.
+    public func reopen() { writer.reopen() }
+
+    /// The path or stream name this appender writes.
+    public var targetName: String { writer.target.name }
+}
+
+/// log4js's `recording` appender: keeps records (and, with a layout, their rendered lines) in memory, for tests —
+/// the project's and its users'.
+public final class RecordingAppender: LogAppender {
+    private struct State {
+        var records: [LogRecord] = []
+        var lines: [String] = []
+        var counters = AppenderCounters()
+    }
+    private let state = Mutex(State())
+    public let layout: (any LogLayout)?
+    /// The most records kept; older ones are discarded first.
+    public let limit: Int
+
+    public init(layout: (any LogLayout)? = nil, limit: Int = 100_000) {
+        self.layout = layout
+        self.limit = max(1, limit)
+    }
+
+    public func append(_ record: LogRecord) {
+        let line = layout?.string(for: record)
+        state.withLock { state in
+            if state.records.count >= limit {
+                state.records.removeFirst()
+                if !state.lines.isEmpty { state.lines.removeFirst() }
+            }
+            state.records.append(record)
+            if let line { state.lines.append(line) }
+            state.counters.lines += 1
+            state.counters.bytes += line?.utf8.count ?? 0
+        }
+    }
+
+    /// The records kept, oldest first.
+    public var records: [LogRecord] { state.withLock { $0.records } }
+    /// The rendered lines (when made with a layout), oldest first.
+    public var lines: [String] { state.withLock { $0.lines } }
+    /// The messages of the records kept.
+    public var messages: [String] { records.map(\.message) }
+
+    /// Forgets every record.
+    public func reset() {
+        state.withLock {
+            $0.records.removeAll()
+            $0.lines.removeAll()
+        }
+    }
+
+    public var counters: AppenderCounters { state.withLock { $0.counters } }
+}
+
+/// log4js's `logLevelFilter`: passes records whose level is between `level` and `maxLevel` (inclusive) on.
+public final class LogLevelFilterAppender: LogAppender {
+    public let target: any LogAppender
+    public let minimum: LogLevel
+    public let maximum: LogLevel
+
+    public init(target: any LogAppender, level: LogLevel, maxLevel: LogLevel = .fatal) {
+        self.target = target
+        self.minimum = level
+        self.maximum = maxLevel
+    }
+
+    public func append(_ record: LogRecord) {
+        if record.level.value >= minimum.value && record.level.value <= maximum.value { target.append(record) }
+    }
+}
+
+/// log4js's `categoryFilter`: passes records on unless their category is one of `excluded` (exact names, as in
+/// log4js: excluding `db` does not exclude `db.pool`).
+public final class CategoryFilterAppender: LogAppender {
+    public let target: any LogAppender
+    public let excluded: Set<String>
+
+    public init(target: any LogAppender, exclude: [String]) {
+        self.target = target
+        self.excluded = Set(exclude)
+    }
+
+    public func append(_ record: LogRecord) {
+        if !excluded.contains(record.category) { target.append(record) }
+    }
+}
+
+/// log4js's `noLogFilter`: passes records on unless their message matches one of the regular expressions
+/// (case-insensitive, as in log4js). Empty expressions are ignored.
+public final class NoLogFilterAppender: LogAppender {
+    public let target: any LogAppender
+    private let expression: NSRegularExpression?
+
+    /// Throws when an expression does not compile.
+    public init(target: any LogAppender, exclude: [String]) throws {
+        self.target = target
+        let patterns = exclude.filter { !$0.isEmpty }
+        self.expression =
+            patterns.isEmpty
+            ? nil
+            : try NSRegularExpression(
+                pattern: patterns.map { "(?:\($0))" }.joined(separator: "|"),
+                options: [.caseInsensitive]
+            )
+    }
+
+    public func append(_ record: LogRecord) {
+        if let expression {
+            let message = record.message
+            let range = NSRange(message.startIndex..<message.endIndex, in: message)
+            if expression.firstMatch(in: message, options: [], range: range) != nil { return }
+        }
+        target.append(record)
+    }
+}

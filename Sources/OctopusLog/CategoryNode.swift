@@ -1,0 +1,92 @@
+import Synchronization
+
+/// What a logger of one label needs on every call, resolved once when the first logger of that label is made:
+/// its appenders and its level threshold. The threshold is atomic so a level change at run time reaches every
+/// logger of the category (and of its children that take their level from it) without locking the hot path.
+final class CategoryNode: Sendable {
+    let name: String
+    let appenders: [any LogAppender]
+    let table: LogLevelTable
+    let clock: LogClock
+    /// The threshold's level value.
+    let threshold: Atomic<Int>
+    /// The lowest swift-log level (as its ordinal) that can pass, so swift-log's own check filters cheaply; 7 when
+    /// none can (OFF, or MARK and above).
+    let swiftLogOrdinal: Atomic<Int>
+
+    init(name: String, appenders: [any LogAppender], level: LogLevel, table: LogLevelTable, clock: LogClock) {
+        self.name = name
+        self.appenders = appenders
+        self.table = table
+        self.clock = clock
+        self.threshold = Atomic(level.value)
+        self.swiftLogOrdinal = Atomic(table.swiftLogThreshold(for: level.value)?.ordinal ?? 7)
+    }
+
+    func setLevel(_ level: LogLevel) {
+        threshold.store(level.value, ordering: .relaxed)
+        swiftLogOrdinal.store(table.swiftLogThreshold(for: level.value)?.ordinal ?? 7, ordering: .relaxed)
+    }
+}
+
+/// The categories of a configuration with their appenders built: resolves a logger label to its node.
+///
+/// A label uses the nearest configured category among itself and its dotted ancestors (`db.pool.conn` → `db.pool`
+/// → `db` → `default`). A category without a level takes its parent's; a category's appenders are its own plus,
+/// unless `inherit: false`, its parent's (each appender once).
+struct CategoryTree: Sendable {
+    let configured: [String: CategoryConfiguration]
+    let appendersByCategory: [String: [any LogAppender]]
+
+    init(configured: [String: CategoryConfiguration], appenders: [String: any LogAppender]) {
+        self.configured = configured
+        var resolved: [String: [any LogAppender]] = [:]
+        func resolve(_ name: String) -> [any LogAppender] {
+            if let done = resolved[name] { return done }
+            let category = configured[name] ?? CategoryConfiguration()
+            var list = (category.appenders ?? []).compactMap { appenders[$0] }
+            if name != "default", category.inherit, let parent = Self.parent(of: name, in: configured) {
+                for appender in resolve(parent) where !list.contains(where: { $0 === appender }) {
+                    list.append(appender)
+                }
+            }
+            resolved[name] = list
+            return list
+        }
+        for name in configured.keys { _ = resolve(name) }
+        self.appendersByCategory = resolved
+    }
+
+    /// `name` and its ancestors, nearest first, ending with `default`.
+    static func chain(of name: String) -> [String] {
+        var chain: [String] = []
+        var current = Substring(name)
+        while !current.isEmpty {
+            chain.append(String(current))
+            guard let dot = current.lastIndex(of: ".") else { break }
+            current = current[..<dot]
+        }
+        if chain.last != "default" { chain.append("default") }
+        return chain
+    }
+
+    /// The nearest configured strict ancestor of `name`.
+    static func parent(of name: String, in configured: [String: CategoryConfiguration]) -> String? {
+        chain(of: name).dropFirst().first { configured[$0] != nil }
+    }
+
+    func appenders(for label: String) -> [any LogAppender] {
+        for name in Self.chain(of: label) {
+            if let list = appendersByCategory[name] { return list }
+        }
+        return []
+    }
+
+    /// The level in force for `label`: the first of its chain with a run-time override or a configured level.
+    func level(for label: String, overrides: [String: LogLevel]) -> LogLevel {
+        for name in Self.chain(of: label) {
+            if let level = overrides[name] ?? configured[name]?.level { return level }
+        }
+        return .off
+    }
+}

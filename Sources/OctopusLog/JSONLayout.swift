@@ -1,0 +1,139 @@
+import Logging
+
+/// One JSON object per line:
+/// `{"time":"2026-11-21T12:00:00.000+00:00","level":"INFO","category":"db.pool","message":"…","metadata":{…},`
+/// `"pid":1,"hostname":"h","file":"App/main.swift","line":3,"function":"run()"}`, with `"error"` after the
+/// metadata when the event carries one.
+///
+/// Every string is escaped for JSON: quotes, backslashes, all control characters, U+2028 and U+2029. Swift
+/// strings are valid UTF-8 (invalid input bytes were already replaced by U+FFFD when the string was made), so
+/// the output is always valid UTF-8 JSON.
+public struct JSONLayout: LogLayout {
+    let timestamp: TimestampRenderer
+    let pidBytes: [UInt8]
+    let hostnameJSON: [UInt8]
+
+    public init(timeZone: LogTimeZone = .local, environment: LayoutEnvironment = .current) {
+        self.timestamp = TimestampRenderer(format: DateFormat("yyyy-MM-ddThh:mm:ss.SSS"), timeZone: timeZone)
+        var pid: [UInt8] = []
+        pid.appendDecimal(environment.pid)
+        self.pidBytes = pid
+        var host: [UInt8] = []
+        Self.appendString(environment.hostname, into: &host)
+        self.hostnameJSON = host
+    }
+
+    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+        out.appendUTF8("{\"time\":\"")
+        timestamp.render(record.timestamp, into: &out)
+        // ISO-8601 with an explicit offset, `+00:00` for UTC (not `Z`), so every line has the same shape.
+        let offset = timestamp.offsets.offset(at: record.timestamp.seconds)
+        out.append(offset < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+        out.appendDecimal(abs(offset) / 3600, width: 2)
+        out.append(UInt8(ascii: ":"))
+        out.appendDecimal(abs(offset) % 3600 / 60, width: 2)
+        out.appendUTF8("\",\"level\":")
+        Self.appendString(record.level.name, into: &out)
+        out.appendUTF8(",\"category\":")
+        Self.appendString(record.category, into: &out)
+        out.appendUTF8(",\"message\":")
+        Self.appendString(record.message, into: &out)
+        out.appendUTF8(",\"metadata\":")
+        Self.appendMetadata(record.metadata, into: &out)
+        if let error = record.error {
+            out.appendUTF8(",\"error\":")
+            Self.appendString(String(describing: error), into: &out)
+        }
+        out.appendUTF8(",\"pid\":")
+        out.append(contentsOf: pidBytes)
+        out.appendUTF8(",\"hostname\":")
+        out.append(contentsOf: hostnameJSON)
+        out.appendUTF8(",\"file\":")
+        Self.appendString(record.file, into: &out)
+        out.appendUTF8(",\"line\":")
+        out.appendDecimal(Int(record.line))
+        out.appendUTF8(",\"function\":")
+        Self.appendString(record.function, into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func appendMetadata(_ metadata: Logger.Metadata, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        for key in metadata.keys.sorted() {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            appendString(key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            if let value = metadata[key] { appendValue(value, into: &out) }
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func appendValue(_ value: Logger.MetadataValue, into out: inout [UInt8]) {
+        switch value {
+        case .string(let s): appendString(s, into: &out)
+        case .stringConvertible(let c): appendString(c.description, into: &out)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                appendValue(item, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .dictionary(let dictionary): appendMetadata(dictionary, into: &out)
+        }
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// `text` as a JSON string literal.
+    static func appendString(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { bytes in
+            var runStart = 0
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                var escape: (UInt8, UInt8)?  // a two-byte escape, or (0, code) for \u00XX
+                if b == UInt8(ascii: "\"") {
+                    escape = (UInt8(ascii: "\\"), UInt8(ascii: "\""))
+                } else if b == UInt8(ascii: "\\") {
+                    escape = (UInt8(ascii: "\\"), UInt8(ascii: "\\"))
+                } else if b < 0x20 || b == 0x7F {
+                    switch b {
+                    case 0x0A: escape = (UInt8(ascii: "\\"), UInt8(ascii: "n"))
+                    case 0x0D: escape = (UInt8(ascii: "\\"), UInt8(ascii: "r"))
+                    case 0x09: escape = (UInt8(ascii: "\\"), UInt8(ascii: "t"))
+                    case 0x08: escape = (UInt8(ascii: "\\"), UInt8(ascii: "b"))
+                    case 0x0C: escape = (UInt8(ascii: "\\"), UInt8(ascii: "f"))
+                    default: escape = (0, b)
+                    }
+                } else if b == 0xE2, i + 2 < bytes.count, bytes[i + 1] == 0x80, bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9 {
+                    // U+2028 / U+2029: legal JSON, but they end lines in JavaScript.
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                    out.appendUTF8(bytes[i + 2] == 0xA8 ? "\\u2028" : "\\u2029")
+                    i += 3
+                    runStart = i
+                    continue
+                }
+                if let escape {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                    if escape.0 == 0 {
+                        out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                        out.append(hex[Int(escape.1 >> 4)])
+                        out.append(hex[Int(escape.1 & 0xF)])
+                    } else {
+                        out.append(escape.0)
+                        out.append(escape.1)
+                    }
+                    runStart = i + 1
+                }
+                i += 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}

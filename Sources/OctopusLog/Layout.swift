@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+
+/// Renders a ``LogRecord`` into bytes. The appender adds the line's newline; a layout renders none itself
+/// (a pattern's `%n` adds one more, as in log4js).
+///
+/// Layouts run on the logging thread for every event: they append straight into the output buffer and keep
+/// everything that can be computed once (compiled patterns, zone offset caches) in their own state.
+public protocol LogLayout: Sendable {
+    func render(_ record: LogRecord, into output: inout [UInt8])
+}
+
+extension LogLayout {
+    /// The record rendered as a string, for tests and tools.
+    public func string(for record: LogRecord) -> String {
+        var bytes: [UInt8] = []
+        render(record, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Facts about the process that layouts print (`%z`, `%h`, json's pid and hostname), fixed at start so tests can
+/// pin them.
+public struct LayoutEnvironment: Sendable, Hashable {
+    public var pid: Int
+    public var hostname: String
+
+    public init(pid: Int, hostname: String) {
+        self.pid = pid
+        self.hostname = hostname
+    }
+
+    /// This process's pid and host name.
+    public static var current: LayoutEnvironment {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let name =
+            gethostname(&buffer, buffer.count) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
+        return LayoutEnvironment(pid: Int(getpid()), hostname: name)
+    }
+}
+
+/// Renders a timestamp in a zone with a ``DateFormat``; shared by the layouts.
+struct TimestampRenderer: Sendable {
+    let format: DateFormat
+    let offsets: ZoneOffsetCache
+
+    init(format: DateFormat, timeZone: LogTimeZone) {
+        self.format = format
+        self.offsets = ZoneOffsetCache(timeZone)
+    }
+
+    @inline(__always)
+    func render(_ timestamp: LogTimestamp, into out: inout [UInt8]) {
+        format.render(CivilTime(timestamp, offsetSeconds: offsets.offset(at: timestamp.seconds)), into: &out)
+    }
+}
+
+extension Logger.MetadataValue {
+    /// The value as `%X{key}`, basic layouts and tools print it.
+    var rendered: String {
+        switch self {
+        case .string(let s): s
+        case .stringConvertible(let c): c.description
+        case .array, .dictionary: description
+        }
+    }
+}
+
+/// ` key=value` for each metadata entry, sorted by key, then ` error=…` when the event carries an error.
+func appendMetadataSuffix(_ record: LogRecord, into out: inout [UInt8]) {
+    if !record.metadata.isEmpty {
+        for key in record.metadata.keys.sorted() {
+            out.append(UInt8(ascii: " "))
+            out.appendUTF8(key)
+            out.append(UInt8(ascii: "="))
+            out.appendUTF8(record.metadata[key]?.rendered ?? "")
+        }
+    }
+    if let error = record.error {
+        out.appendUTF8(" error=")
+        out.appendUTF8(String(describing: error))
+    }
+}
+
+/// log4js's `basic` layout: `[2024-01-01T09:00:00.000] [INFO] db.pool - message`, then the metadata as
+/// ` key=value` pairs.
+public struct BasicLayout: LogLayout {
+    let timestamp: TimestampRenderer
+
+    public init(timeZone: LogTimeZone = .local) {
+        self.timestamp = TimestampRenderer(format: .iso8601, timeZone: timeZone)
+    }
+
+    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+        renderPrefix(record, into: &out)
+        out.appendUTF8(record.message)
+        appendMetadataSuffix(record, into: &out)
+    }
+
+    @inline(__always)
+    func renderPrefix(_ record: LogRecord, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        timestamp.render(record.timestamp, into: &out)
+        out.appendUTF8("] [")
+        out.appendUTF8(record.level.name)
+        out.appendUTF8("] ")
+        out.appendUTF8(record.category)
+        out.appendUTF8(" - ")
+    }
+}
+
+/// log4js's `coloured` (`colored`) layout: `basic` with the timestamp, level and category in the level's colour.
+public struct ColoredLayout: LogLayout {
+    let basic: BasicLayout
+
+    public init(timeZone: LogTimeZone = .local) {
+        self.basic = BasicLayout(timeZone: timeZone)
+    }
+
+    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+        out.appendUTF8(record.level.colour.start)
+        basic.renderPrefix(record, into: &out)
+        out.appendUTF8(LogColour.end)
+        out.appendUTF8(record.message)
+        appendMetadataSuffix(record, into: &out)
+    }
+}
+
+/// log4js's `messagePassThrough` layout: the message alone.
+public struct MessagePassThroughLayout: LogLayout {
+    public init() {}
+
+    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+        out.appendUTF8(record.message)
+    }
+}

@@ -1,0 +1,334 @@
+import Foundation
+public import OctopusConfig
+
+extension LogConfiguration {
+    /// Reads a configuration from YAML or JSON text: either a whole Octopus configuration with a `log:` section,
+    /// or a log4js configuration object (`appenders`, `categories`, `levels` at the top), pasted as it is.
+    public init(yaml text: String, source: String = "<string>") throws(ConfigurationError) {
+        let value = try ConfigLoader.parse(text, source: source)
+        if value["log"] == nil, value["appenders"] != nil || value["categories"] != nil {
+            try self.init(section: value, path: "log")
+        } else {
+            try self.init(value, requireSection: true)
+        }
+    }
+
+    /// Reads the `log` section of a whole configuration value.
+    public init(_ configuration: ConfigValue, requireSection: Bool = true) throws(ConfigurationError) {
+        guard let section = configuration["log"] else {
+            if requireSection {
+                throw ConfigurationError([ConfigIssue(path: "log", message: "missing key \"log\" at the top level (the logging configuration)", origin: configuration.origin)])
+            }
+            self.init(appenders: [:], categories: [:])
+            return
+        }
+        try self.init(section: section, path: "log")
+    }
+
+    /// Loads `config.default.*` overlaid by `config.<environment>.*` from `directory` and reads its `log` section.
+    /// The environment defaults to `OCTOPUS_ENV`, else `local`.
+    public static func load(directory: String = "config", environment: String? = nil) throws(ConfigurationError) -> LogConfiguration {
+        try LogConfiguration(ConfigLoader.load(directory: directory, environment: environment))
+    }
+
+    /// The keys the `log` section may hold. log4js's `pm2`, `pm2InstanceVar` and `disableClustering` are accepted
+    /// (and have no effect: Octopus's own process model coordinates processes).
+    static let sectionKeys = ["appenders", "categories", "levels", "pm2", "pm2InstanceVar", "disableClustering"]
+
+    init(section: ConfigValue, path: String) throws(ConfigurationError) {
+        let issues = ConfigIssueCollector()
+        guard let log = ConfigObjectReader(section, path: path, allowedKeys: Self.sectionKeys, issues: issues) else {
+            throw ConfigurationError(issues.issues)
+        }
+        let customLevels = Self.readLevels(log, issues: issues)
+        let table = LogLevelTable(custom: customLevels)
+        var appenders: [String: AppenderConfiguration] = [:]
+        if let section = log.object("appenders", allowedKeys: nil, required: true) {
+            for (name, value) in section.entries {
+                if let appender = Self.readAppender(name: name, value, path: section.path(of: name), table: table, issues: issues) {
+                    appenders[name] = appender
+                }
+            }
+        }
+        var categories: [String: CategoryConfiguration] = [:]
+        if let section = log.object("categories", allowedKeys: nil, required: true) {
+            for (name, value) in section.entries {
+                guard let category = ConfigObjectReader(value, path: section.path(of: name), allowedKeys: ["appenders", "level", "inherit", "enableCallStack"], issues: issues) else { continue }
+                let level = Self.readLevel(category, "level", table: table)
+                categories[name] = CategoryConfiguration(
+                    appenders: category.stringList("appenders"),
+                    level: level,
+                    inherit: category.bool("inherit") ?? true
+                )
+            }
+        }
+        self.init(appenders: appenders, categories: categories, levels: customLevels)
+        let known = Set(issues.issues.map(\.path))
+        for issue in validate() where !known.contains(issue.path) {
+            issues.add(ConfigIssue(path: issue.path, message: issue.message, origin: Self.origin(of: issue.path, in: section)))
+        }
+        try issues.throwIfAny()
+    }
+
+    /// The origin of the value at a `log.`-rooted key path, or its nearest present parent.
+    private static func origin(of path: String, in section: ConfigValue) -> ConfigOrigin? {
+        var value = section
+        var origin = section.origin
+        for part in path.split(separator: ".").dropFirst() {
+            let key = part.split(separator: "[").first.map(String.init) ?? String(part)
+            guard let next = value[key] else { break }
+            value = next
+            origin = next.origin ?? origin
+        }
+        return origin
+    }
+
+    static func readLevels(_ log: ConfigObjectReader, issues: ConfigIssueCollector) -> [LogLevel] {
+        guard let section = log.object("levels", allowedKeys: nil) else { return [] }
+        var levels: [LogLevel] = []
+        for (name, value) in section.entries {
+            let path = section.path(of: name)
+            guard name.range(of: "^[A-Za-z][A-Za-z0-9_]*$", options: .regularExpression) != nil else {
+                issues.add(at: path, "level name \"\(name)\" at \(section.path) must start with a letter and hold only letters, digits and _", origin: value.origin)
+                continue
+            }
+            guard let level = ConfigObjectReader(value, path: path, allowedKeys: ["value", "colour", "color"], issues: issues) else { continue }
+            guard let number = level.int("value") else {
+                if !level.has("value") { issues.add(at: level.path(of: "value"), "missing key \"value\" at \(path) (an integer)", origin: value.origin) }
+                continue
+            }
+            var colour = LogColour.grey
+            if let text = level.string("colour") ?? level.string("color") {
+                if let known = LogColour(rawValue: text.lowercased()) {
+                    colour = known
+                } else {
+                    level.report(level.has("colour") ? "colour" : "color", "unknown colour \"\(text)\" at \(level.path(of: "colour")); colours are \(LogColour.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+            }
+            levels.append(LogLevel(name: name, value: number, colour: colour))
+        }
+        return levels
+    }
+
+    static func readLevel(_ object: ConfigObjectReader, _ key: String, table: LogLevelTable) -> LogLevel? {
+        guard let name = object.string(key) else { return nil }
+        if let level = table.level(named: name) { return level }
+        object.report(key, "unknown level \"\(name)\" at \(object.path(of: key)); levels are \(table.levels.map(\.name).joined(separator: ", "))")
+        return nil
+    }
+
+    /// A size in bytes: a whole number, or one followed by `K`, `M` or `G` (1024-based, any case), as log4js reads
+    /// `maxLogSize`.
+    public static func parseSize(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let bytes = Int(trimmed), bytes >= 0 { return bytes }
+        guard let unit = trimmed.last?.uppercased() else { return nil }
+        let multiplier: Int
+        switch unit {
+        case "K": multiplier = 1 << 10
+        case "M": multiplier = 1 << 20
+        case "G": multiplier = 1 << 30
+        default: return nil
+        }
+        guard let number = Int(trimmed.dropLast().trimmingCharacters(in: .whitespaces)), number >= 0 else { return nil }
+        let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : product
+    }
+
+    static func readSize(_ object: ConfigObjectReader, _ key: String, minimum: Int = 0) -> Int? {
+        guard let raw = object.raw(key) else { return nil }
+        let text: String
+        switch raw.kind {
+        case .int(let i): text = String(i)
+        case .string(let s): text = s
+        default:
+            object.report(key, "expected a size at \(object.path(of: key)), found \(raw.kindName)")
+            return nil
+        }
+        guard let size = parseSize(text), size >= minimum else {
+            object.report(key, "malformed size \"\(text)\" at \(object.path(of: key)); expected a number of bytes, or a number followed by K, M or G\(minimum > 0 ? " (at least \(minimum))" : "")")
+            return nil
+        }
+        return size
+    }
+
+    static let appenderTypes = ["stdout", "stderr", "console", "file", "logLevelFilter", "categoryFilter", "noLogFilter", "recording"]
+    static let writerKeys = ["bufferSize", "overflow", "syncLevel"]
+    static let fileKeys = ["filename", "maxLogSize", "backups", "compress", "keepFileExt", "fileNameSep", "mode", "flags", "encoding", "fsync"]
+
+    static func readAppender(name: String, _ value: ConfigValue, path: String, table: LogLevelTable, issues: ConfigIssueCollector) -> AppenderConfiguration? {
+        guard value.objectPairs != nil else {
+            issues.add(at: path, "expected an object at \(path), found \(value.kindName)", origin: value.origin)
+            return nil
+        }
+        guard case .string(let type)? = value["type"]?.kind else {
+            issues.add(at: path + ".type", "missing key \"type\" at \(path) (one of \(appenderTypes.joined(separator: ", ")))", origin: value.origin)
+            return nil
+        }
+        var allowed = ["type"]
+        switch type {
+        case "stdout", "stderr", "console": allowed += ["layout"] + writerKeys
+        case "file": allowed += ["layout"] + writerKeys + fileKeys
+        case "logLevelFilter": allowed += ["appender", "level", "maxLevel"]
+        case "categoryFilter", "noLogFilter": allowed += ["appender", "exclude"]
+        case "recording": allowed += ["layout", "maxRecords"]
+        default:
+            var message = "appender \"\(name)\" has type \"\(type)\", which Octopus does not have, at \(path).type"
+            if let suggestion = ConfigObjectReader.suggestion(for: type, among: appenderTypes) {
+                message += "; did you mean \"\(suggestion)\"?"
+            } else if type == "dateFile" || type == "fileSync" {
+                message += "; date rotation is not available yet"
+            } else {
+                message += "; types are \(appenderTypes.joined(separator: ", "))"
+            }
+            issues.add(at: path + ".type", message, origin: value["type"]?.origin ?? value.origin)
+            return nil
+        }
+        guard let object = ConfigObjectReader(value, path: path, allowedKeys: allowed, issues: issues) else { return nil }
+        let layout = object.has("layout") ? readLayout(object) : nil
+
+        var writer = WriterOptions()
+        if let size = readSize(object, "bufferSize", minimum: 1024) { writer.bufferSize = size }
+        if let overflow = object.string("overflow") {
+            if let policy = OverflowPolicy(rawValue: overflow) {
+                writer.overflow = policy
+            } else {
+                object.report("overflow", "unknown overflow policy \"\(overflow)\" at \(object.path(of: "overflow")); expected block or drop")
+            }
+        }
+        let syncLevel = readLevel(object, "syncLevel", table: table)
+
+        let kind: AppenderConfiguration.Kind
+        switch type {
+        case "stdout": kind = .stdout
+        case "stderr": kind = .stderr
+        case "console": kind = .console
+        case "file":
+            let filename = object.string("filename", required: true) ?? ""
+            if object.raw("filename") != nil, filename.isEmpty { object.report("filename", "empty file name at \(object.path(of: "filename"))") }
+            var options = FileAppenderOptions(filename: filename)
+            options.maxLogSize = readSize(object, "maxLogSize", minimum: 1)
+            if let backups = object.int("backups") {
+                if backups < 0 { object.report("backups", "backups must be 0 or more at \(object.path(of: "backups"))") } else { options.backups = backups }
+            }
+            options.compress = object.bool("compress") ?? false
+            options.keepFileExt = object.bool("keepFileExt") ?? false
+            options.fileNameSep = object.string("fileNameSep") ?? "."
+            writer.fsync = object.bool("fsync") ?? false
+            if let mode = readMode(object) { writer.mode = mode }
+            if let flags = object.string("flags"), flags != "a" {
+                object.report("flags", "flags \"\(flags)\" at \(object.path(of: "flags")) is not supported; Octopus always appends (\"a\")")
+            }
+            if let encoding = object.string("encoding"), !["utf8", "utf-8"].contains(encoding.lowercased()) {
+                object.report("encoding", "encoding \"\(encoding)\" at \(object.path(of: "encoding")) is not supported; Octopus writes UTF-8")
+            }
+            kind = .file(options)
+        case "logLevelFilter":
+            let target = object.string("appender", required: true) ?? ""
+            if !object.has("level") { object.report("level", "missing key \"level\" at \(path)") }
+            let level = readLevel(object, "level", table: table) ?? .all
+            let maxLevel = readLevel(object, "maxLevel", table: table) ?? .fatal
+            kind = .logLevelFilter(appender: target, level: level, maxLevel: maxLevel)
+        case "categoryFilter":
+            kind = .categoryFilter(appender: object.string("appender", required: true) ?? "", exclude: object.stringList("exclude") ?? [])
+        case "noLogFilter":
+            let patterns = object.stringList("exclude", required: true) ?? []
+            for (index, pattern) in patterns.enumerated() where (try? NSRegularExpression(pattern: pattern)) == nil {
+                issues.add(at: object.path(of: "exclude") + "[\(index)]", "invalid regular expression \"\(pattern)\" at \(object.path(of: "exclude"))[\(index)]", origin: object.raw("exclude")?.origin)
+            }
+            kind = .noLogFilter(appender: object.string("appender", required: true) ?? "", exclude: patterns)
+        default:
+            var limit = 100_000
+            if let n = object.int("maxRecords") {
+                if n < 1 { object.report("maxRecords", "maxRecords must be at least 1 at \(object.path(of: "maxRecords"))") } else { limit = n }
+            }
+            kind = .recording(limit: limit)
+        }
+        return AppenderConfiguration(kind, layout: layout, writer: writer, syncLevel: syncLevel)
+    }
+
+    /// A file mode: an integer (as log4js's JSON gives it, `384` for 0o600), or a string of octal digits (`"0640"`).
+    static func readMode(_ object: ConfigObjectReader) -> UInt32? {
+        guard let raw = object.raw("mode") else { return nil }
+        var mode: Int?
+        switch raw.kind {
+        case .int(let i): mode = i
+        case .string(let s):
+            let digits = s.hasPrefix("0o") ? String(s.dropFirst(2)) : s
+            mode = Int(digits, radix: 8)
+        default: break
+        }
+        guard let mode, (0...0o777).contains(mode) else {
+            object.report("mode", "invalid file mode at \(object.path(of: "mode")); expected permission bits such as \"0640\" or 416")
+            return nil
+        }
+        return UInt32(mode)
+    }
+
+    static let layoutTypes = ["basic", "colored", "coloured", "messagePassThrough", "pattern", "json"]
+
+    static func readLayout(_ appender: ConfigObjectReader) -> LayoutConfiguration? {
+        guard let raw = appender.raw("layout") else { return nil }
+        let path = appender.path(of: "layout")
+        guard case .string(let type)? = raw["type"]?.kind else {
+            if raw.objectPairs == nil {
+                appender.report("layout", "expected an object at \(path), found \(raw.kindName)")
+            } else {
+                appender.issues.add(at: path + ".type", "missing key \"type\" at \(path) (one of \(layoutTypes.joined(separator: ", ")))", origin: raw.origin)
+            }
+            return nil
+        }
+        var allowed = ["type", "timezone"]
+        switch type {
+        case "pattern": allowed += ["pattern", "tokens"]
+        case "basic", "colored", "coloured", "json": break
+        case "messagePassThrough", "dummy": allowed = ["type"]
+        default:
+            var message = "unknown layout type \"\(type)\" at \(path).type"
+            if let suggestion = ConfigObjectReader.suggestion(for: type, among: layoutTypes) {
+                message += "; did you mean \"\(suggestion)\"?"
+            } else {
+                message += "; types are \(layoutTypes.joined(separator: ", "))"
+            }
+            appender.issues.add(at: path + ".type", message, origin: raw["type"]?.origin ?? raw.origin)
+            return nil
+        }
+        guard let layout = ConfigObjectReader(raw, path: path, allowedKeys: allowed, issues: appender.issues) else { return nil }
+        var zone = LogTimeZone.local
+        if let name = layout.string("timezone") {
+            if let parsed = LogTimeZone(parsing: name) {
+                zone = parsed
+            } else {
+                layout.report("timezone", "unknown time zone \"\(name)\" at \(layout.path(of: "timezone")); use local, UTC or an IANA name such as Europe/Paris")
+            }
+        }
+        switch type {
+        case "basic": return .basic(timeZone: zone)
+        case "colored", "coloured": return .colored(timeZone: zone)
+        case "json": return .json(timeZone: zone)
+        case "messagePassThrough", "dummy": return .messagePassThrough
+        default:
+            let pattern = layout.string("pattern") ?? PatternLayout.defaultPattern
+            var tokens: [String: PatternToken] = [:]
+            if let section = layout.object("tokens", allowedKeys: nil) {
+                for (name, value) in section.entries {
+                    switch value.kind {
+                    case .string(let s): tokens[name] = .constant(s)
+                    case .int(let i): tokens[name] = .constant(String(i))
+                    case .double(let d): tokens[name] = .constant(String(d))
+                    case .bool(let b): tokens[name] = .constant(String(b))
+                    default:
+                        section.report(name, "expected a string at \(section.path(of: name)), found \(value.kindName) (functions as tokens are set in code)")
+                    }
+                }
+            }
+            do {
+                _ = try PatternLayout(pattern: pattern, tokens: tokens, timeZone: zone)
+            } catch {
+                layout.report("pattern", "invalid pattern at \(layout.path(of: "pattern")): \(error)")
+                return nil
+            }
+            return .pattern(pattern, tokens: tokens, timeZone: zone)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+public import OctopusConfig
+
+/// The logging configuration: log4js's `appenders`, `categories` and `levels`.
+///
+/// ```swift
+/// let configuration = try LogConfiguration.load(directory: "config", environment: "production")
+/// let configuration = try LogConfiguration(yaml: """
+///     log:
+///       appenders: { out: { type: stdout } }
+///       categories: { default: { appenders: [out], level: info } }
+///     """)
+/// ```
+public struct LogConfiguration: Sendable {
+    public var appenders: [String: AppenderConfiguration]
+    public var categories: [String: CategoryConfiguration]
+    /// Custom levels, added to (or replacing) the built-in ones.
+    public var levels: [LogLevel]
+
+    public init(
+        appenders: [String: AppenderConfiguration],
+        categories: [String: CategoryConfiguration],
+        levels: [LogLevel] = []
+    ) {
+        self.appenders = appenders
+        self.categories = categories
+        self.levels = levels
+    }
+
+    /// Every problem of this configuration that does not depend on the file system, each with its key path under
+    /// `log`.
+    public func validate() -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        func add(_ path: String, _ message: String) { issues.append(ConfigIssue(path: path, message: message)) }
+        if let root = categories["default"] {
+            if root.level == nil { add("log.categories.default.level", "missing key \"level\" at log.categories.default (the default category needs a level)") }
+            if (root.appenders ?? []).isEmpty {
+                add("log.categories.default.appenders", "missing key \"appenders\" at log.categories.default (the default category needs at least one appender)")
+            }
+        } else {
+            add("log.categories.default", "missing category \"default\" at log.categories (every configuration needs one)")
+        }
+        for name in categories.keys.sorted() {
+            guard let category = categories[name] else { continue }
+            for (index, appender) in (category.appenders ?? []).enumerated() where appenders[appender] == nil {
+                add(
+                    "log.categories.\(name).appenders[\(index)]",
+                    "category \"\(name)\" names appender \"\(appender)\", which is not defined at log.categories.\(name).appenders[\(index)]"
+                        + suggestionSuffix(appender, among: Array(appenders.keys))
+                )
+            }
+            if name != "default", !category.inherit, (category.appenders ?? []).isEmpty {
+                add("log.categories.\(name).appenders", "category \"\(name)\" has \"inherit: false\" and no appenders at log.categories.\(name)")
+            }
+        }
+        for name in appenders.keys.sorted() {
+            guard let target = appenders[name]?.filterTarget else { continue }
+            let path = "log.appenders.\(name).appender"
+            if appenders[target] == nil {
+                add(path, "appender \"\(name)\" passes events to appender \"\(target)\", which is not defined at \(path)"
+                    + suggestionSuffix(target, among: Array(appenders.keys)))
+                continue
+            }
+            var seen: [String] = [name]
+            var next: String? = target
+            while let current = next {
+                if seen.contains(current) {
+                    add(path, "appender \"\(name)\" passes events in a cycle (\((seen + [current]).joined(separator: " → "))) at \(path)")
+                    break
+                }
+                seen.append(current)
+                next = appenders[current]?.filterTarget
+            }
+        }
+        return issues
+    }
+
+    private func suggestionSuffix(_ name: String, among names: [String]) -> String {
+        if let suggestion = ConfigObjectReader.suggestion(for: name, among: names) { return "; did you mean \"\(suggestion)\"?" }
+        return ""
+    }
+}
+
+/// A category: the appenders it adds and the level it lets through.
+public struct CategoryConfiguration: Sendable {
+    /// The category's own appenders; with `inherit` (the default) its parent's are added.
+    public var appenders: [String]?
+    /// Its level; without one it takes its parent's.
+    public var level: LogLevel?
+    /// Whether the parent category's appenders are added to this one's.
+    public var inherit: Bool
+
+    public init(appenders: [String]? = nil, level: LogLevel? = nil, inherit: Bool = true) {
+        self.appenders = appenders
+        self.level = level
+        self.inherit = inherit
+    }
+}
+
+/// How an appender renders events.
+public enum LayoutConfiguration: Sendable {
+    case basic(timeZone: LogTimeZone)
+    case colored(timeZone: LogTimeZone)
+    case messagePassThrough
+    case pattern(String, tokens: [String: PatternToken], timeZone: LogTimeZone)
+    case json(timeZone: LogTimeZone)
+    /// A layout written in code.
+    case custom(any LogLayout)
+
+    func make(environment: LayoutEnvironment) throws(PatternError) -> any LogLayout {
+        switch self {
+        case .basic(let zone): BasicLayout(timeZone: zone)
+        case .colored(let zone): ColoredLayout(timeZone: zone)
+        case .messagePassThrough: MessagePassThroughLayout()
+        case .pattern(let pattern, let tokens, let zone):
+            try PatternLayout(pattern: pattern, tokens: tokens, timeZone: zone, environment: environment)
+        case .json(let zone): JSONLayout(timeZone: zone, environment: environment)
+        case .custom(let layout): layout
+        }
+    }
+}
+
+/// The `file` appender's options (log4js's names). Size rotation arrives with the rotation work; the options are
+/// read and checked now so a log4js configuration carries over.
+public struct FileAppenderOptions: Sendable, Hashable {
+    public var filename: String
+    /// Bytes after which the file rolls; `nil` never rolls.
+    public var maxLogSize: Int?
+    public var backups: Int
+    public var compress: Bool
+    public var keepFileExt: Bool
+    public var fileNameSep: String
+
+    public init(
+        filename: String,
+        maxLogSize: Int? = nil,
+        backups: Int = 5,
+        compress: Bool = false,
+        keepFileExt: Bool = false,
+        fileNameSep: String = "."
+    ) {
+        self.filename = filename
+        self.maxLogSize = maxLogSize
+        self.backups = backups
+        self.compress = compress
+        self.keepFileExt = keepFileExt
+        self.fileNameSep = fileNameSep
+    }
+}
+
+/// One appender of the configuration.
+public struct AppenderConfiguration: Sendable {
+    public enum Kind: Sendable {
+        case stdout
+        case stderr
+        /// log4js's `console`; writes to stdout.
+        case console
+        case file(FileAppenderOptions)
+        case logLevelFilter(appender: String, level: LogLevel, maxLevel: LogLevel)
+        case categoryFilter(appender: String, exclude: [String])
+        case noLogFilter(appender: String, exclude: [String])
+        case recording(limit: Int)
+    }
+
+    public var kind: Kind
+    public var layout: LayoutConfiguration
+    public var writer: WriterOptions
+    /// Events at or above this level are written before the logging call returns.
+    public var syncLevel: LogLevel?
+
+    public init(
+        _ kind: Kind,
+        layout: LayoutConfiguration? = nil,
+        writer: WriterOptions = WriterOptions(),
+        syncLevel: LogLevel? = nil
+    ) {
+        self.kind = kind
+        self.layout = layout ?? Self.defaultLayout(for: kind)
+        self.writer = writer
+        self.syncLevel = syncLevel
+    }
+
+    /// log4js's defaults: coloured for the terminal streams, basic for files.
+    static func defaultLayout(for kind: Kind) -> LayoutConfiguration {
+        switch kind {
+        case .stdout, .stderr, .console: .colored(timeZone: .local)
+        default: .basic(timeZone: .local)
+        }
+    }
+
+    /// The appender a filter passes events to.
+    var filterTarget: String? {
+        switch kind {
+        case .logLevelFilter(let target, _, _), .categoryFilter(let target, _), .noLogFilter(let target, _): target
+        default: nil
+        }
+    }
+}

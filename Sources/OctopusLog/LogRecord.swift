@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+public import Logging
+
+/// A point in time with nanosecond precision, as seconds since the Unix epoch.
+public struct LogTimestamp: Sendable, Hashable, Comparable {
+    public var seconds: Int64
+    public var nanoseconds: Int32
+
+    public init(seconds: Int64, nanoseconds: Int32 = 0) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
+    /// The wall clock now (`CLOCK_REALTIME`).
+    @inline(__always)
+    public static func now() -> LogTimestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return LogTimestamp(seconds: Int64(ts.tv_sec), nanoseconds: Int32(ts.tv_nsec))
+    }
+
+    public var milliseconds: Int { Int(nanoseconds / 1_000_000) }
+
+    public static func < (lhs: LogTimestamp, rhs: LogTimestamp) -> Bool {
+        (lhs.seconds, lhs.nanoseconds) < (rhs.seconds, rhs.nanoseconds)
+    }
+}
+
+/// Where a ``LogSystem`` gets the time of each event. Tests use `.fixed` or `.custom` to get exact output.
+public enum LogClock: Sendable {
+    case system
+    case fixed(LogTimestamp)
+    case custom(@Sendable () -> LogTimestamp)
+
+    @inline(__always)
+    public func now() -> LogTimestamp {
+        switch self {
+        case .system: LogTimestamp.now()
+        case .fixed(let t): t
+        case .custom(let f): f()
+        }
+    }
+}
+
+/// One log event as the appenders see it: the level already resolved, the metadata already merged.
+public struct LogRecord: Sendable {
+    public var level: LogLevel
+    public var category: String
+    public var message: String
+    /// The handler's, the metadata provider's and the call's metadata, merged in that order.
+    public var metadata: Logger.Metadata
+    public var error: (any Error)?
+    public var timestamp: LogTimestamp
+    public var file: String
+    public var function: String
+    public var line: UInt
+
+    public init(
+        level: LogLevel,
+        category: String,
+        message: String,
+        metadata: Logger.Metadata = [:],
+        error: (any Error)? = nil,
+        timestamp: LogTimestamp,
+        file: String = "",
+        function: String = "",
+        line: UInt = 0
+    ) {
+        self.level = level
+        self.category = category
+        self.message = message
+        self.metadata = metadata
+        self.error = error
+        self.timestamp = timestamp
+        self.file = file
+        self.function = function
+        self.line = line
+    }
+}

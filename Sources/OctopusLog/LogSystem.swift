@@ -1,0 +1,237 @@
+public import Logging
+public import ServiceLifecycle
+import OctopusConfig
+import Synchronization
+
+/// The running logging system: the appenders a ``LogConfiguration`` describes, with their files open, and the
+/// swift-log handler factory that routes each `Logger` to its category.
+///
+/// ```swift
+/// let logging = try LogSystem(LogConfiguration.load(directory: "config"))
+/// logging.bootstrap()
+/// let logger = Logger(label: "db.pool")
+/// logger.info("connected", metadata: ["host": "10.0.0.5"])
+/// try await logging.shutdown()   // every line logged before is on disk when it returns
+/// ```
+///
+/// It is a swift-service-lifecycle `Service`: in a `ServiceGroup` (put it first, so it is shut down last) `run()`
+/// waits for graceful shutdown, then drains and closes every appender.
+public final class LogSystem: Service, Sendable {
+    public let configuration: LogConfiguration
+    public let levels: LogLevelTable
+    let clock: LogClock
+    let tree: CategoryTree
+    private let appendersByName: [String: any LogAppender]
+    /// The appenders that hold something to drain and close (not the filters, which only pass records on).
+    private let ownedAppenders: [any LogAppender]
+
+    private struct State {
+        var nodes: [String: CategoryNode] = [:]
+        var overrides: [String: LogLevel] = [:]
+        var isShutDown = false
+    }
+    private let state = Mutex(State())
+
+    /// Builds every appender and opens every file. Throws, having opened nothing that stays open, when the
+    /// configuration is not valid or a file cannot be opened.
+    ///
+    /// - Parameters:
+    ///   - clock: where event times come from (tests pass a fixed clock).
+    ///   - environment: the pid and host name layouts print.
+    public init(
+        _ configuration: LogConfiguration,
+        clock: LogClock = .system,
+        environment: LayoutEnvironment = .current
+    ) throws(LogSystemError) {
+        let issues = configuration.validate()
+        if !issues.isEmpty {
+            throw LogSystemError(.invalidConfiguration, ConfigurationError(issues).description)
+        }
+        self.configuration = configuration
+        self.clock = clock
+        self.levels = LogLevelTable(custom: configuration.levels)
+
+        var writers: [WriterTarget: LogWriter] = [:]
+        var built: [String: any LogAppender] = [:]
+        var owned: [any LogAppender] = []
+        var failure: LogSystemError?
+
+        func build(_ name: String) -> (any LogAppender)? {
+            if let done = built[name] { return done }
+            guard failure == nil, let appender = configuration.appenders[name] else { return nil }
+            do throws(LogSystemError) {
+                let made = try Self.make(appender, named: name, environment: environment, writers: &writers, build: build)
+                built[name] = made
+                if appender.filterTarget == nil { owned.append(made) }
+                return made
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        for name in configuration.appenders.keys.sorted() { _ = build(name) }
+        if let failure {
+            for writer in writers.values { writer.shutdown() }
+            throw failure
+        }
+        self.appendersByName = built
+        self.ownedAppenders = owned
+        self.tree = CategoryTree(configured: configuration.categories, appenders: built)
+    }
+
+    private static func make(
+        _ appender: AppenderConfiguration,
+        named name: String,
+        environment: LayoutEnvironment,
+        writers: inout [WriterTarget: LogWriter],
+        build: (String) -> (any LogAppender)?
+    ) throws(LogSystemError) -> any LogAppender {
+        let layout: any LogLayout
+        do {
+            layout = try appender.layout.make(environment: environment)
+        } catch {
+            throw LogSystemError(.invalidConfiguration, "invalid pattern at log.appenders.\(name).layout.pattern: \(error)")
+        }
+        func writer(_ target: WriterTarget) throws(LogSystemError) -> LogWriter {
+            if let existing = writers[target] {
+                guard existing.options == appender.writer else {
+                    throw LogSystemError(.invalidConfiguration, "appender \"\(name)\" writes \(target.name) with other writer options than another appender writing it, at log.appenders.\(name)")
+                }
+                return existing
+            }
+            let made = try LogWriter(target: target, options: appender.writer) { count in
+                let record = LogRecord(
+                    level: .warn,
+                    category: "octopus",
+                    message: "dropped \(count) log line(s): the buffer of \(target.name) was full",
+                    timestamp: LogTimestamp.now()
+                )
+                var bytes: [UInt8] = []
+                layout.render(record, into: &bytes)
+                bytes.append(UInt8(ascii: "\n"))
+                return bytes
+            }
+            writers[target] = made
+            return made
+        }
+        func target(_ targetName: String) throws(LogSystemError) -> any LogAppender {
+            guard let made = build(targetName) else {
+                throw LogSystemError(.invalidConfiguration, "appender \"\(name)\" passes events to \"\(targetName)\", which could not be built")
+            }
+            return made
+        }
+        switch appender.kind {
+        case .stdout, .console:
+            return WriterAppender(layout: layout, writer: try writer(.descriptor(1, name: "stdout")), syncLevel: appender.syncLevel)
+        case .stderr:
+            return WriterAppender(layout: layout, writer: try writer(.descriptor(2, name: "stderr")), syncLevel: appender.syncLevel)
+        case .file(let options):
+            return WriterAppender(layout: layout, writer: try writer(.file(options.filename)), syncLevel: appender.syncLevel)
+        case .recording(let limit):
+            return RecordingAppender(layout: layout, limit: limit)
+        case .logLevelFilter(let targetName, let level, let maxLevel):
+            return LogLevelFilterAppender(target: try target(targetName), level: level, maxLevel: maxLevel)
+        case .categoryFilter(let targetName, let exclude):
+            return CategoryFilterAppender(target: try target(targetName), exclude: exclude)
+        case .noLogFilter(let targetName, let exclude):
+            let next = try target(targetName)
+            do {
+                return try NoLogFilterAppender(target: next, exclude: exclude)
+            } catch {
+                throw LogSystemError(.invalidConfiguration, "invalid regular expression at log.appenders.\(name).exclude: \(error)")
+            }
+        }
+    }
+
+    // MARK: - Loggers
+
+    /// Makes every `Logger(label:)` of the process use this system. Call once per process (swift-log's rule).
+    public func bootstrap(metadataProvider: Logger.MetadataProvider? = nil) {
+        LoggingSystem.bootstrap({ [self] label, provider in self.handler(for: label, metadataProvider: provider) }, metadataProvider: metadataProvider)
+    }
+
+    /// The handler for a label, for `Logger(label:factory:)` without bootstrapping (tests, libraries).
+    public func handler(for label: String, metadataProvider: Logger.MetadataProvider? = nil) -> OctopusLogHandler {
+        OctopusLogHandler(node: node(for: label), metadataProvider: metadataProvider)
+    }
+
+    /// A logger of this system for `label`, without bootstrapping swift-log.
+    public func logger(label: String, metadataProvider: Logger.MetadataProvider? = nil) -> Logger {
+        Logger(label: label) { label in self.handler(for: label, metadataProvider: metadataProvider) }
+    }
+
+    func node(for label: String) -> CategoryNode {
+        state.withLock { state in
+            if let node = state.nodes[label] { return node }
+            let node = CategoryNode(
+                name: label,
+                appenders: tree.appenders(for: label),
+                level: tree.level(for: label, overrides: state.overrides),
+                table: levels,
+                clock: clock
+            )
+            state.nodes[label] = node
+            return node
+        }
+    }
+
+    // MARK: - Levels at run time
+
+    /// Sets the level of `category` (configured or not) at run time; `nil` returns it to the configured one.
+    /// Every logger of the category follows at once, and so do loggers of its children that have no level of
+    /// their own.
+    public func setLevel(_ level: LogLevel?, for category: String) {
+        state.withLock { state in
+            state.overrides[category] = level
+            for (label, node) in state.nodes {
+                node.setLevel(tree.level(for: label, overrides: state.overrides))
+            }
+        }
+    }
+
+    /// The level in force for `category` now.
+    public func level(for category: String) -> LogLevel {
+        state.withLock { tree.level(for: category, overrides: $0.overrides) }
+    }
+
+    // MARK: - Appenders
+
+    /// The appender configured under `name`.
+    public func appender(named name: String) -> (any LogAppender)? { appendersByName[name] }
+
+    /// The counters of the appender configured under `name`.
+    public func counters(for name: String) -> AppenderCounters? { appendersByName[name]?.counters }
+
+    /// Returns once everything logged before the call is written by every appender.
+    public func flush() {
+        for appender in ownedAppenders { appender.flush() }
+    }
+
+    /// Closes and reopens every file appender's file (after an external tool moved the files away).
+    public func reopenFiles() {
+        for case let appender as WriterAppender in ownedAppenders { appender.reopen() }
+    }
+
+    /// Writes everything logged before the call, then closes every appender. Events logged later are counted as
+    /// drops, never written half-way.
+    public func shutdown() async throws {
+        shutdownNow()
+    }
+
+    /// The synchronous form of ``shutdown()``, for `defer` blocks and command-line tools.
+    public func shutdownNow() {
+        let first = state.withLock { state in
+            defer { state.isShutDown = true }
+            return !state.isShutDown
+        }
+        guard first else { return }
+        for appender in ownedAppenders { appender.shutdown() }
+    }
+
+    /// Runs until graceful shutdown of the service group, then drains and closes every appender.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdownNow()
+    }
+}
+

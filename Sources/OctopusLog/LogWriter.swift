@@ -1,0 +1,409 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// What a writer does when its buffer is full.
+public enum OverflowPolicy: String, Sendable, CaseIterable {
+    /// The logging call waits until the writer has made room (nothing is lost).
+    case block
+    /// The event is dropped and counted; when the pressure ends the writer writes one line saying how many.
+    case drop
+}
+
+/// How a writer buffers and writes.
+public struct WriterOptions: Sendable, Hashable {
+    /// The size of each of the writer's two buffers, in bytes. Memory used is at most twice this, plus one line.
+    public var bufferSize: Int
+    public var overflow: OverflowPolicy
+    /// Whether a durable write (an event at or above the appender's `syncLevel`) is also `fdatasync`ed, so it
+    /// survives a power loss and not only a crash of the process.
+    public var fsync: Bool
+    /// The permission bits of a file the writer creates (before the umask), default `0o640`.
+    public var mode: UInt32
+    /// How often, at most, the writer checks that its path still names the file it has open (the file or its
+    /// directory removed, or moved away by an external tool), and reopens it when not. Zero checks every batch.
+    public var fileCheckInterval: Double
+
+    public init(
+        bufferSize: Int = 1 << 20,
+        overflow: OverflowPolicy = .block,
+        fsync: Bool = false,
+        mode: UInt32 = 0o640,
+        fileCheckInterval: Double = 1
+    ) {
+        self.bufferSize = bufferSize
+        self.overflow = overflow
+        self.fsync = fsync
+        self.mode = mode
+        self.fileCheckInterval = fileCheckInterval
+    }
+}
+
+/// What an appender has done, readable at any time from code.
+public struct AppenderCounters: Sendable, Hashable {
+    /// Lines written (handed to the kernel).
+    public var lines: Int = 0
+    /// Bytes written.
+    public var bytes: Int = 0
+    /// `write` calls that carried lines (one per batch).
+    public var batches: Int = 0
+    /// Lines dropped because the buffer was full (`overflow: drop`) or the writer was already shut down.
+    public var drops: Int = 0
+    /// Failed writes (disk full, file unreachable…).
+    public var writeErrors: Int = 0
+    /// Lines lost to failed writes.
+    public var lostLines: Int = 0
+
+    public init() {}
+}
+
+/// Where a writer's bytes go.
+enum WriterTarget: Sendable, Hashable {
+    case file(String)
+    case descriptor(Int32, name: String)
+
+    var name: String {
+        switch self {
+        case .file(let path): path
+        case .descriptor(_, let name): name
+        }
+    }
+}
+
+/// The one writer for a file (or stdout/stderr) in this process.
+///
+/// Callers render on their own thread and hand whole lines to ``submit(_:lines:durable:)``, which copies them into a
+/// bounded buffer. A background thread swaps the buffer out and writes it with a single `write` (whole lines only,
+/// with `O_APPEND`, so lines from several processes sharing the file never tear). Everything mutable is guarded by
+/// `lock`; the file descriptor and error-episode state belong to the writer thread alone.
+final class LogWriter: @unchecked Sendable {
+    let target: WriterTarget
+    let options: WriterOptions
+    private let lock = ConditionLock()
+    private let dropNotice: @Sendable (Int) -> [UInt8]
+
+    // Guarded by `lock`.
+    private var buffer: [UInt8] = []
+    private var bufferedLines = 0
+    private var acceptedSequence: UInt64 = 0
+    private var writtenSequence: UInt64 = 0
+    private var fsyncSequence: UInt64 = 0
+    private var flushRequested = false
+    private var reopenRequested = false
+    private var stopping = false
+    private var stopped = false
+    private var writerIdle = false
+    private var waiters = 0
+    private var counters = AppenderCounters()
+    private var unreportedDrops = 0
+    private var firstUnreportedDrop: Double = 0
+
+    // Owned by the writer thread.
+    private var fd: Int32 = -1
+    private var openedIdentity: (dev: UInt64, ino: UInt64)?
+    private var lastFileCheck: Double = 0
+    private var failing = false
+    private var failedWrites = 0
+    private var linesLostInEpisode = 0
+
+    /// Opens the target (creating parent directories) and starts the writer thread.
+    ///
+    /// - Parameter dropNotice: renders the line that reports `n` dropped lines, in the appender's layout.
+    init(target: WriterTarget, options: WriterOptions, dropNotice: @escaping @Sendable (Int) -> [UInt8]) throws(LogSystemError) {
+        self.target = target
+        self.options = options
+        self.dropNotice = dropNotice
+        buffer.reserveCapacity(options.bufferSize)
+        switch target {
+        case .descriptor(let descriptor, _):
+            fd = descriptor
+        case .file(let path):
+            switch Self.open(path: path, mode: options.mode) {
+            case .success(let (descriptor, identity)):
+                fd = descriptor
+                openedIdentity = identity
+            case .failure(let error):
+                throw error
+            }
+        }
+        lastFileCheck = Self.monotonicSeconds()
+        let thread = Thread { [self] in self.run() }
+        thread.name = "octopus-log-writer"
+        thread.start()
+    }
+
+    /// Copies one or more whole lines into the buffer. With `durable`, returns only once they are written (and
+    /// `fdatasync`ed when the options say so).
+    func submit(_ bytes: [UInt8], lines: Int = 1, durable: Bool = false) {
+        lock.lock()
+        defer { lock.unlock() }
+        if stopping {
+            counters.drops += lines
+            return
+        }
+        while !buffer.isEmpty && buffer.count + bytes.count > options.bufferSize {
+            if options.overflow == .drop {
+                counters.drops += lines
+                if unreportedDrops == 0 { firstUnreportedDrop = Self.monotonicSeconds() }
+                unreportedDrops += lines
+                return
+            }
+            waiters += 1
+            if writerIdle { lock.signalWork() }
+            lock.waitForProgress()
+            waiters -= 1
+            if stopping {
+                counters.drops += lines
+                return
+            }
+        }
+        buffer.append(contentsOf: bytes)
+        bufferedLines += lines
+        acceptedSequence &+= 1
+        if writerIdle { lock.signalWork() }
+        if durable {
+            let target = acceptedSequence
+            if options.fsync { fsyncSequence = target }
+            waitUntilWritten(target)
+        }
+    }
+
+    /// Returns once every line submitted before the call has been written.
+    func flush() {
+        lock.lock()
+        defer { lock.unlock() }
+        flushRequested = true
+        waitUntilWritten(acceptedSequence)
+    }
+
+    /// Asks the writer to close and reopen its path before the next batch (for external rotation), and waits.
+    func reopen() {
+        lock.lock()
+        defer { lock.unlock() }
+        reopenRequested = true
+        acceptedSequence &+= 1  // an empty step, so waiting below waits for the writer to pass this point
+        waitUntilWritten(acceptedSequence)
+    }
+
+    /// Writes everything buffered, stops the thread and closes the file. Later submissions are counted as drops.
+    func shutdown() {
+        lock.lock()
+        defer { lock.unlock() }
+        stopping = true
+        lock.signalWork()
+        lock.broadcastProgress()
+        while !stopped {
+            waiters += 1
+            lock.waitForProgress()
+            waiters -= 1
+        }
+    }
+
+    var currentCounters: AppenderCounters {
+        lock.lock()
+        defer { lock.unlock() }
+        return counters
+    }
+
+    /// Lock held.
+    private func waitUntilWritten(_ sequence: UInt64) {
+        while writtenSequence < sequence && !stopped {
+            waiters += 1
+            if writerIdle { lock.signalWork() }
+            lock.waitForProgress()
+            waiters -= 1
+        }
+    }
+
+    // MARK: - The writer thread
+
+    private func run() {
+        var batch: [UInt8] = []
+        batch.reserveCapacity(options.bufferSize)
+        lock.lock()
+        while true {
+            while buffer.isEmpty && !stopping && !reopenRequested && writtenSequence == acceptedSequence
+                && !(unreportedDrops > 0 && (flushRequested || waiters > 0))
+            {
+                writerIdle = true
+                if unreportedDrops > 0 {
+                    lock.waitForWork(seconds: 1)
+                    if Self.monotonicSeconds() - firstUnreportedDrop >= 1 { break }
+                } else {
+                    lock.waitForWork()
+                }
+                writerIdle = false
+            }
+            writerIdle = false
+            swap(&batch, &buffer)
+            let lines = bufferedLines
+            bufferedLines = 0
+            let sequence = acceptedSequence
+            let wantsFsync = fsyncSequence > writtenSequence
+            let reopen = reopenRequested
+            reopenRequested = false
+            let isFinal = stopping
+            var noticeCount = 0
+            // Report drops once the pressure has eased (this batch is under half the buffer), on flush or
+            // shutdown, or at least once a second while drops go on.
+            if unreportedDrops > 0
+                && (batch.count < options.bufferSize / 2 || flushRequested || isFinal
+                    || Self.monotonicSeconds() - firstUnreportedDrop >= 1)
+            {
+                noticeCount = unreportedDrops
+                unreportedDrops = 0
+            }
+            flushRequested = false
+            lock.unlock()
+
+            if reopen { reopenFile() }
+            let noticeBytes = noticeCount > 0 ? dropNotice(noticeCount) : []
+            batch.append(contentsOf: noticeBytes)
+            var result = WriteResult.written
+            if !batch.isEmpty {
+                checkFile()
+                result = writeAll(batch)
+                if case .written = result, wantsFsync, fd >= 0 { fdatasync(fd) }
+            }
+            let written = batch.count
+            batch.removeAll(keepingCapacity: true)
+            if batch.capacity > options.bufferSize * 2 { batch = []; batch.reserveCapacity(options.bufferSize) }
+
+            lock.lock()
+            switch result {
+            case .written:
+                if written > 0 {
+                    counters.lines += lines
+                    counters.bytes += written - noticeBytes.count
+                    counters.batches += 1
+                }
+            case .failed:
+                counters.writeErrors += 1
+                counters.lostLines += lines
+            }
+            writtenSequence = sequence
+            if waiters > 0 { lock.broadcastProgress() }
+            if isFinal && buffer.isEmpty { break }
+        }
+        lock.unlock()
+        if case .file = target, fd >= 0 { close(fd) }
+        fd = -1
+        lock.lock()
+        stopped = true
+        lock.broadcastProgress()
+        lock.unlock()
+    }
+
+    private enum WriteResult { case written, failed }
+
+    /// Writes all of `bytes`, retrying on interruption and short writes. A failure is reported on stderr once per
+    /// episode (and its end once writing works again); it never throws or crashes.
+    private func writeAll(_ bytes: [UInt8]) -> WriteResult {
+        if fd < 0 { reopenFile() }
+        var error: Int32 = 0
+        if fd >= 0 {
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n > 0 {
+                        offset += n
+                    } else if n < 0 && errno == EINTR {
+                        continue
+                    } else if n < 0 && errno == EAGAIN {
+                        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                        _ = poll(&p, 1, 100)
+                    } else {
+                        error = n < 0 ? errno : EIO
+                        return
+                    }
+                }
+            }
+        } else {
+            error = ENOENT
+        }
+        if error == 0 {
+            if failing {
+                failing = false
+                Self.report(
+                    "octopus: writing \(target.name) again after \(failedWrites) failed write(s); "
+                        + "\(linesLostInEpisode) line(s) were lost"
+                )
+            }
+            return .written
+        }
+        failedWrites = failing ? failedWrites + 1 : 1
+        if !failing {
+            failing = true
+            linesLostInEpisode = 0
+            Self.report("octopus: cannot write \(target.name): \(String(cString: strerror(error))) (errno \(error)); "
+                + "log lines are lost until it can be written again")
+        }
+        linesLostInEpisode += bytes.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+        // A file whose directory was removed or whose disk was replaced: try the path again next time.
+        if case .file = target, error != ENOSPC { lastFileCheck = 0 }
+        return .failed
+    }
+
+    /// Reopens the path when it no longer names the open file (removed, or moved away), at most once per
+    /// `fileCheckInterval`.
+    private func checkFile() {
+        guard case .file(let path) = target else { return }
+        let now = Self.monotonicSeconds()
+        guard fd < 0 || now - lastFileCheck >= options.fileCheckInterval else { return }
+        lastFileCheck = now
+        var st = stat()
+        if fd >= 0, stat(path, &st) == 0, let identity = openedIdentity, UInt64(st.st_dev) == identity.dev,
+            UInt64(st.st_ino) == identity.ino
+        {
+            return
+        }
+        reopenFile()
+    }
+
+    private func reopenFile() {
+        guard case .file(let path) = target else { return }
+        switch Self.open(path: path, mode: options.mode) {
+        case .success(let (descriptor, identity)):
+            if fd >= 0 { close(fd) }
+            fd = descriptor
+            openedIdentity = identity
+        case .failure:
+            // Keep what we have; the next write reports the failure and the next check tries again.
+            break
+        }
+    }
+
+    static func open(path: String, mode: UInt32) -> Result<(Int32, (dev: UInt64, ino: UInt64)), LogSystemError> {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                return .failure(LogSystemError(.cannotOpen, "cannot create directory \(directory) for \(path): \(error.localizedDescription)"))
+            }
+        }
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode_t(mode))
+        if fd < 0 {
+            let code = errno
+            return .failure(LogSystemError(.cannotOpen, "cannot open \(path): \(String(cString: strerror(code))) (errno \(code))"))
+        }
+        var st = stat()
+        fstat(fd, &st)
+        return .success((fd, (UInt64(st.st_dev), UInt64(st.st_ino))))
+    }
+
+    static func report(_ message: String) {
+        let line = Array((message + "\n").utf8)
+        line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,294 @@
+/// A user token for `%x{name}` in a ``PatternLayout``: a constant, or a function of the event.
+public enum PatternToken: Sendable {
+    case constant(String)
+    case dynamic(@Sendable (LogRecord) -> String)
+}
+
+/// A pattern that does not compile: what and at which character offset.
+public struct PatternError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var pattern: String
+    public var offset: Int
+    public var reason: String
+
+    public var description: String { "\(reason) at offset \(offset) in pattern \"\(pattern)\"" }
+}
+
+/// log4js's `pattern` layout, compiled once into a list of pieces.
+///
+/// Tokens: `%d{format}` date (see ``DateFormat``), `%p` level, `%c{N}` category (last N parts), `%m` message,
+/// `%n` newline, `%h` host name, `%z` pid, `%r` time as `hh:mm:ss`, `%%` a percent sign, `%x{name}` a user token,
+/// `%X{key}` a swift-log metadata value (`%X` alone: every entry as `key=value`), `%f{depth}` the source file
+/// (the last `depth` path parts), `%l` the line, `%M` the function, `%[ … %]` the level's colour, `%y` the pid
+/// (log4js prints cluster information there, and the pid outside a cluster).
+/// log4js's `%o` (column), `%s` (call stack), `%C` (class), `%A` (arguments) and `%F` have no swift-log
+/// counterpart: `%F` prints the function and the others print nothing, so a log4js pattern still compiles.
+///
+/// Padding and truncation as in log4js: `%5p` pads on the left to 5 characters, `%-5p` on the right; `%.10c`
+/// keeps the first 10 characters, `%.-10c` the last 10; truncation applies before padding (`%-5.5p`).
+/// A missing value (an unset `%X{key}` or `%x{name}`) renders empty, where log4js prints `null`.
+public struct PatternLayout: LogLayout {
+    enum Field: Sendable {
+        case date(TimestampRenderer)
+        case level, message, newline, hostname, pid, percent, colourStart, colourEnd, line, function, nothing
+        case category(precision: Int?)
+        case time(TimestampRenderer)
+        case user(String)
+        case metadata(String?)
+        case file(depth: Int?)
+    }
+
+    enum Piece: Sendable {
+        case literal([UInt8])
+        case field(Field, padding: Int, truncation: Int)
+    }
+
+    /// log4js's default pattern.
+    public static let defaultPattern = "%r %p %c - %m%n"
+
+    public let pattern: String
+    let pieces: [Piece]
+    let tokens: [String: PatternToken]
+    let environment: LayoutEnvironment
+    let hostnameBytes: [UInt8]
+    let pidBytes: [UInt8]
+
+    public init(
+        pattern: String = PatternLayout.defaultPattern,
+        tokens: [String: PatternToken] = [:],
+        timeZone: LogTimeZone = .local,
+        environment: LayoutEnvironment = .current
+    ) throws(PatternError) {
+        self.pattern = pattern
+        self.tokens = tokens
+        self.environment = environment
+        self.hostnameBytes = Array(environment.hostname.utf8)
+        var pid: [UInt8] = []
+        pid.appendDecimal(environment.pid)
+        self.pidBytes = pid
+        self.pieces = try Self.compile(pattern, timeZone: timeZone)
+    }
+
+    static func compile(_ pattern: String, timeZone: LogTimeZone) throws(PatternError) -> [Piece] {
+        let chars = Array(pattern.unicodeScalars)
+        var pieces: [Piece] = []
+        var literal = ""
+        var i = 0
+        func fail(_ reason: String, at offset: Int) -> PatternError {
+            PatternError(pattern: pattern, offset: offset, reason: reason)
+        }
+        func number(allowSign: Bool) -> Int? {
+            var sign = 1
+            let start = i
+            if allowSign, i < chars.count, chars[i] == "-" {
+                sign = -1
+                i += 1
+            }
+            var value = 0
+            var digits = 0
+            while i < chars.count, (48...57).contains(chars[i].value) {
+                let d = Int(chars[i].value - 48)
+                value = value * 10 + d
+                digits += 1
+                i += 1
+            }
+            if digits == 0 {
+                i = start
+                return nil
+            }
+            return sign * value
+        }
+        while i < chars.count {
+            guard chars[i] == "%" else {
+                literal.unicodeScalars.append(chars[i])
+                i += 1
+                continue
+            }
+            let start = i
+            i += 1
+            let padding = number(allowSign: true) ?? 0
+            var truncation = 0
+            if i < chars.count, chars[i] == "." {
+                i += 1
+                guard let t = number(allowSign: true) else {
+                    throw fail("a truncation \"%.\" must be followed by a number", at: start)
+                }
+                truncation = t
+            }
+            guard i < chars.count else { throw fail("the pattern ends inside a token", at: start) }
+            let conversion = chars[i]
+            i += 1
+            var specifier: String?
+            if i < chars.count, chars[i] == "{" {
+                guard let close = chars[i...].firstIndex(of: "}") else {
+                    throw fail("\"{\" without a closing \"}\"", at: i)
+                }
+                specifier = String(String.UnicodeScalarView(chars[(i + 1)..<close]))
+                i = close + 1
+            }
+            let field: Field
+            switch conversion {
+            case "d": field = .date(TimestampRenderer(format: DateFormat(specifier ?? "ISO8601"), timeZone: timeZone))
+            case "p": field = .level
+            case "c":
+                if let specifier {
+                    guard let n = Int(specifier), n > 0 else {
+                        throw fail("%c{N} takes a positive number, not \"\(specifier)\"", at: start)
+                    }
+                    field = .category(precision: n)
+                } else {
+                    field = .category(precision: nil)
+                }
+            case "m": field = .message
+            case "n": field = .newline
+            case "h": field = .hostname
+            case "z", "y": field = .pid
+            case "r": field = .time(TimestampRenderer(format: DateFormat("hh:mm:ss"), timeZone: timeZone))
+            case "%": field = .percent
+            case "[": field = .colourStart
+            case "]": field = .colourEnd
+            case "x":
+                guard let specifier, !specifier.isEmpty else { throw fail("%x needs a token name: %x{name}", at: start) }
+                field = .user(specifier)
+            case "X": field = .metadata(specifier)
+            case "f":
+                if let specifier {
+                    guard let n = Int(specifier), n > 0 else {
+                        throw fail("%f{depth} takes a positive number, not \"\(specifier)\"", at: start)
+                    }
+                    field = .file(depth: n)
+                } else {
+                    field = .file(depth: nil)
+                }
+            case "l": field = .line
+            case "M", "F": field = .function
+            case "o", "s", "C", "A": field = .nothing
+            default:
+                throw fail("unknown token \"%\(conversion)\"", at: start)
+            }
+            if !literal.isEmpty {
+                pieces.append(.literal(Array(literal.utf8)))
+                literal = ""
+            }
+            pieces.append(.field(field, padding: padding, truncation: truncation))
+        }
+        if !literal.isEmpty { pieces.append(.literal(Array(literal.utf8))) }
+        return pieces
+    }
+
+    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+        for piece in pieces {
+            switch piece {
+            case .literal(let bytes):
+                out.append(contentsOf: bytes)
+            case .field(let field, let padding, let truncation):
+                if padding == 0 && truncation == 0 {
+                    render(field, record, into: &out)
+                } else {
+                    let start = out.count
+                    render(field, record, into: &out)
+                    Self.truncateAndPad(&out, from: start, truncation: truncation, padding: padding)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func render(_ field: Field, _ record: LogRecord, into out: inout [UInt8]) {
+        switch field {
+        case .date(let renderer), .time(let renderer): renderer.render(record.timestamp, into: &out)
+        case .level: out.appendUTF8(record.level.name)
+        case .category(let precision):
+            if let precision {
+                out.appendUTF8(Self.lastParts(of: record.category, count: precision, separator: "."))
+            } else {
+                out.appendUTF8(record.category)
+            }
+        case .message: out.appendUTF8(record.message)
+        case .newline: out.append(UInt8(ascii: "\n"))
+        case .hostname: out.append(contentsOf: hostnameBytes)
+        case .pid: out.append(contentsOf: pidBytes)
+        case .percent: out.append(UInt8(ascii: "%"))
+        case .colourStart: out.appendUTF8(record.level.colour.start)
+        case .colourEnd: out.appendUTF8(LogColour.end)
+        case .user(let name):
+            switch tokens[name] {
+            case .constant(let value): out.appendUTF8(value)
+            case .dynamic(let function): out.appendUTF8(function(record))
+            case nil: break
+            }
+        case .metadata(let key):
+            if let key {
+                if let value = record.metadata[key] { out.appendUTF8(value.rendered) }
+            } else {
+                var first = true
+                for key in record.metadata.keys.sorted() {
+                    if !first { out.append(UInt8(ascii: " ")) }
+                    first = false
+                    out.appendUTF8(key)
+                    out.append(UInt8(ascii: "="))
+                    out.appendUTF8(record.metadata[key]?.rendered ?? "")
+                }
+            }
+        case .file(let depth):
+            if let depth {
+                out.appendUTF8(Self.lastParts(of: record.file, count: depth, separator: "/"))
+            } else {
+                out.appendUTF8(record.file)
+            }
+        case .line: out.appendDecimal(Int(record.line))
+        case .function: out.appendUTF8(record.function)
+        case .nothing: break
+        }
+    }
+
+    static func lastParts(of text: String, count: Int, separator: Character) -> Substring {
+        var seen = 0
+        var index = text.endIndex
+        while index > text.startIndex {
+            let previous = text.index(before: index)
+            if text[previous] == separator {
+                seen += 1
+                if seen == count { return text[index...] }
+            }
+            index = previous
+        }
+        return text[...]
+    }
+
+    /// Applies log4js's truncation, then padding, to the bytes from `start` to the end of `out`.
+    static func truncateAndPad(_ out: inout [UInt8], from start: Int, truncation: Int, padding: Int) {
+        let isASCII = !out[start...].contains { $0 >= 0x80 }
+        if truncation != 0 {
+            let keep = abs(truncation)
+            if isASCII {
+                let length = out.count - start
+                if length > keep {
+                    if truncation > 0 {
+                        out.removeSubrange((start + keep)...)
+                    } else {
+                        out.removeSubrange(start..<(out.count - keep))
+                    }
+                }
+            } else {
+                let text = String(decoding: out[start...], as: UTF8.self)
+                if text.count > keep {
+                    let kept = truncation > 0 ? String(text.prefix(keep)) : String(text.suffix(keep))
+                    out.removeSubrange(start...)
+                    out.appendUTF8(kept)
+                }
+            }
+        }
+        if padding != 0 {
+            let width = abs(padding)
+            let length = isASCII ? out.count - start : String(decoding: out[start...], as: UTF8.self).count
+            if length < width {
+                let spaces = [UInt8](repeating: UInt8(ascii: " "), count: width - length)
+                if padding > 0 {
+                    out.insert(contentsOf: spaces, at: start)
+                } else {
+                    out.append(contentsOf: spaces)
+                }
+            }
+        }
+    }
+}
