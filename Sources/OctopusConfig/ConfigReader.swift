@@ -32,7 +32,7 @@ public struct ConfigObjectReader {
     /// Reads `value` as an object allowing only `allowedKeys`; reports and returns `nil` when it is not one.
     public init?(_ value: ConfigValue, path: String, allowedKeys: [String]?, issues: ConfigIssueCollector) {
         guard let pairs = value.objectPairs else {
-            issues.add(at: path, "expected an object at \(path), found \(value.kindName)", origin: value.origin)
+            issues.add(at: path, "expected an object at \(path.isEmpty ? "the top level" : path), found \(value.kindName)", origin: value.origin)
             return nil
         }
         self.value = value
@@ -41,7 +41,7 @@ public struct ConfigObjectReader {
         self.pairs = pairs
         if let allowedKeys {
             for (key, child) in pairs where !allowedKeys.contains(key) {
-                var message = "unknown key \"\(key)\" at \(path)"
+                var message = "unknown key \"\(key)\" at \(path.isEmpty ? "the top level" : path)"
                 if let suggestion = Self.suggestion(for: key, among: allowedKeys) {
                     message += "; did you mean \"\(suggestion)\"?"
                 } else {

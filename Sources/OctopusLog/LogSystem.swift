@@ -175,6 +175,26 @@ public final class LogSystem: Service, Sendable {
         }
     }
 
+    /// Logs one event at any level, including those swift-log cannot name (MARK, custom levels), through the
+    /// appenders of `category`, if the category's level lets it through.
+    public func log(
+        _ level: LogLevel,
+        _ message: String,
+        category: String = "default",
+        metadata: Logger.Metadata = [:],
+        file: String = #fileID,
+        function: String = #function,
+        line: UInt = #line
+    ) {
+        let node = node(for: category)
+        guard level.value >= node.threshold.load(ordering: .relaxed) else { return }
+        let record = LogRecord(
+            level: level, category: category, message: message, metadata: metadata, timestamp: clock.now(),
+            file: file, function: function, line: line
+        )
+        for appender in node.appenders { appender.append(record) }
+    }
+
     // MARK: - Levels at run time
 
     /// Sets the level of `category` (configured or not) at run time; `nil` returns it to the configured one.

@@ -17,7 +17,8 @@ public struct PatternError: Error, Sendable, Hashable, CustomStringConvertible {
 ///
 /// Tokens: `%d{format}` date (see ``DateFormat``), `%p` level, `%c{N}` category (last N parts), `%m` message,
 /// `%n` newline, `%h` host name, `%z` pid, `%r` time as `hh:mm:ss`, `%%` a percent sign, `%x{name}` a user token,
-/// `%X{key}` a swift-log metadata value (`%X` alone: every entry as `key=value`), `%f{depth}` the source file
+/// `%X{key}` a swift-log metadata value (`%X` alone: every entry as ` key=value`, each with a leading space, so
+/// `%m%X` reads well), `%f{depth}` the source file
 /// (the last `depth` path parts), `%l` the line, `%M` the function, `%[ … %]` the level's colour, `%y` the pid
 /// (log4js prints cluster information there, and the pid outside a cluster).
 /// log4js's `%o` (column), `%s` (call stack), `%C` (class), `%A` (arguments) and `%F` have no swift-log
@@ -220,10 +221,8 @@ public struct PatternLayout: LogLayout {
             if let key {
                 if let value = record.metadata[key] { out.appendUTF8(value.rendered) }
             } else {
-                var first = true
                 for key in record.metadata.keys.sorted() {
-                    if !first { out.append(UInt8(ascii: " ")) }
-                    first = false
+                    out.append(UInt8(ascii: " "))
                     out.appendUTF8(key)
                     out.append(UInt8(ascii: "="))
                     out.appendUTF8(record.metadata[key]?.rendered ?? "")

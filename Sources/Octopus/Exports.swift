@@ -1,0 +1,3 @@
+@_exported import Logging
+@_exported import OctopusConfig
+@_exported import OctopusLog

@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import Octopus
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct OctopusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "octopus",
+        abstract: "Run and inspect an Octopus service: logging, schedules and shared connections for Swift servers.",
+        subcommands: [Start.self, Config.self, Log.self]
+    )
+}
+
+/// The options every verb that reads configuration takes.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .customLong("config-dir"), help: "The configuration directory.")
+    var configDirectory = "config"
+
+    @Option(name: .customLong("env"), help: "The environment whose config.<env>.yaml overlays the default (default: $OCTOPUS_ENV, else local).")
+    var environment: String?
+
+    /// Loads the configuration, or prints every issue on stderr and exits 2.
+    func load() throws -> OctopusConfiguration {
+        do {
+            return try OctopusConfiguration.load(directory: configDirectory, environment: environment)
+        } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+extension OctopusCommand {
+    struct Config: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Work with the configuration.",
+            subcommands: [Check.self]
+        )
+
+        struct Check: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Print the resolved configuration, or every error with its key path (exit status 2)."
+            )
+
+            @OptionGroup var options: ConfigOptions
+
+            func run() throws {
+                let configuration = try options.load()
+                print(configuration.value.prettyJSON)
+                printError("configuration OK (environment \"\(configuration.environment)\", directory \"\(options.configDirectory)\")")
+            }
+        }
+    }
+
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write one event through the configured appenders."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Option(name: .long, help: "The category (logger label).")
+        var category = "default"
+
+        @Option(name: .long, help: "The level: TRACE, DEBUG, INFO, WARN, ERROR, FATAL, MARK or a custom level.")
+        var level = "INFO"
+
+        @Argument(help: "The message; several words are joined with spaces.")
+        var message: [String]
+
+        func run() throws {
+            let configuration = try options.load()
+            let logging: LogSystem
+            do {
+                logging = try LogSystem(configuration.log)
+            } catch {
+                printError(error.description)
+                throw ExitCode(1)
+            }
+            defer { logging.shutdownNow() }
+            guard let resolved = logging.levels.level(named: level) else {
+                printError("unknown level \"\(level)\"; levels are \(logging.levels.levels.map(\.name).joined(separator: ", "))")
+                throw ExitCode(2)
+            }
+            logging.log(resolved, message.joined(separator: " "), category: category)
+        }
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the service on the configuration until SIGTERM or SIGINT."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let configuration = try options.load()
+            let logging: LogSystem
+            do {
+                logging = try LogSystem(configuration.log)
+            } catch {
+                printError(error.description)
+                throw ExitCode(1)
+            }
+            logging.bootstrap()
+            let logger = Logger(label: "octopus")
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [
+                        // First in, last out: logging is drained and closed after everything else has stopped.
+                        .init(service: logging),
+                        .init(service: Lifecycle(logger: logger, environment: configuration.environment)),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+        }
+    }
+}
+
+/// Says when the service starts and stops; the schedules and workers join the group here as they arrive.
+struct Lifecycle: Service {
+    let logger: Logger
+    let environment: String
+
+    func run() async throws {
+        logger.info("octopus started", metadata: ["env": "\(environment)", "pid": "\(ProcessInfo.processInfo.processIdentifier)"])
+        try? await gracefulShutdown()
+        logger.info("octopus stopping")
+    }
+}
