@@ -54,25 +54,30 @@ public final class LogSystem: Service, Sendable {
         var writers: [WriterTarget: LogWriter] = [:]
         var built: [String: any LogAppender] = [:]
         var owned: [any LogAppender] = []
-        var failure: LogSystemError?
-
-        func build(_ name: String) -> (any LogAppender)? {
-            if let done = built[name] { return done }
-            guard failure == nil, let appender = configuration.appenders[name] else { return nil }
-            do throws(LogSystemError) {
-                let made = try Self.make(appender, named: name, environment: environment, writers: &writers, build: build)
-                built[name] = made
-                if appender.filterTarget == nil { owned.append(made) }
-                return made
-            } catch {
-                failure = error
-                return nil
+        do throws(LogSystemError) {
+            // Appenders that hold something first, then each filter once its target exists (validation has
+            // ruled out missing targets and cycles, so every round builds at least one).
+            var pending = configuration.appenders.keys.sorted()
+            while !pending.isEmpty {
+                var next: [String] = []
+                for name in pending {
+                    guard let appender = configuration.appenders[name] else { continue }
+                    if let target = appender.filterTarget, built[target] == nil {
+                        next.append(name)
+                        continue
+                    }
+                    let made = try Self.make(appender, named: name, environment: environment, writers: &writers, built: built)
+                    built[name] = made
+                    if appender.filterTarget == nil { owned.append(made) }
+                }
+                if next.count == pending.count {
+                    throw LogSystemError(.invalidConfiguration, "appenders \(next.joined(separator: ", ")) pass events to each other in a cycle")
+                }
+                pending = next
             }
-        }
-        for name in configuration.appenders.keys.sorted() { _ = build(name) }
-        if let failure {
+        } catch {
             for writer in writers.values { writer.shutdown() }
-            throw failure
+            throw error
         }
         self.appendersByName = built
         self.ownedAppenders = owned
@@ -84,7 +89,7 @@ public final class LogSystem: Service, Sendable {
         named name: String,
         environment: LayoutEnvironment,
         writers: inout [WriterTarget: LogWriter],
-        build: (String) -> (any LogAppender)?
+        built: [String: any LogAppender]
     ) throws(LogSystemError) -> any LogAppender {
         let layout: any LogLayout
         do {
@@ -115,7 +120,7 @@ public final class LogSystem: Service, Sendable {
             return made
         }
         func target(_ targetName: String) throws(LogSystemError) -> any LogAppender {
-            guard let made = build(targetName) else {
+            guard let made = built[targetName] else {
                 throw LogSystemError(.invalidConfiguration, "appender \"\(name)\" passes events to \"\(targetName)\", which could not be built")
             }
             return made

@@ -1,0 +1,218 @@
+import Logging
+import Testing
+
+@testable import OctopusLog
+
+/// 2026-11-21T12:34:56.789Z
+let fixedTime = LogTimestamp(seconds: 1_795_264_496, nanoseconds: 789_000_000)
+let testEnvironment = LayoutEnvironment(pid: 4242, hostname: "testhost")
+
+func record(
+    _ message: String = "user 12345 logged in",
+    level: LogLevel = .info,
+    category: String = "db.pool.conn",
+    metadata: Logger.Metadata = [:],
+    time: LogTimestamp = fixedTime
+) -> LogRecord {
+    LogRecord(
+        level: level, category: category, message: message, metadata: metadata, timestamp: time,
+        file: "App/Sources/App/Database.swift", function: "connect(to:)", line: 42
+    )
+}
+
+func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTimeZone = .utc, _ r: LogRecord = record())
+    throws -> String
+{
+    try PatternLayout(pattern: text, tokens: tokens, timeZone: zone, environment: testEnvironment).string(for: r)
+}
+
+@Suite struct PatternLayoutTests {
+    @Test func everySimpleToken() throws {
+        #expect(try pattern("%p") == "INFO")
+        #expect(try pattern("%c") == "db.pool.conn")
+        #expect(try pattern("%m") == "user 12345 logged in")
+        #expect(try pattern("a%nb") == "a\nb")
+        #expect(try pattern("%h") == "testhost")
+        #expect(try pattern("%z") == "4242")
+        #expect(try pattern("%y") == "4242")
+        #expect(try pattern("%r") == "12:34:56")
+        #expect(try pattern("100%%") == "100%")
+        #expect(try pattern("%l") == "42")
+        #expect(try pattern("%M") == "connect(to:)")
+        #expect(try pattern("%F") == "connect(to:)")
+        #expect(try pattern("%f") == "App/Sources/App/Database.swift")
+        #expect(try pattern("[%o%s%C%A]") == "[]")
+    }
+
+    @Test func categoryPrecisionKeepsTheLastParts() throws {
+        #expect(try pattern("%c{1}") == "conn")
+        #expect(try pattern("%c{2}") == "pool.conn")
+        #expect(try pattern("%c{5}") == "db.pool.conn")
+    }
+
+    @Test func fileDepthKeepsTheLastPathParts() throws {
+        #expect(try pattern("%f{1}") == "Database.swift")
+        #expect(try pattern("%f{2}") == "App/Database.swift")
+        #expect(try pattern("%f{9}") == "App/Sources/App/Database.swift")
+    }
+
+    @Test func dateNamedFormats() throws {
+        #expect(try pattern("%d") == "2026-11-21T12:34:56.789")
+        #expect(try pattern("%d{ISO8601}") == "2026-11-21T12:34:56.789")
+        #expect(try pattern("%d{ISO8601_WITH_TZ_OFFSET}") == "2026-11-21T12:34:56.789Z")
+        #expect(try pattern("%d{ABSOLUTETIME}") == "12:34:56.789")
+        #expect(try pattern("%d{ABSOLUTE}") == "12:34:56.789")
+        #expect(try pattern("%d{DATETIME}") == "21 11 2026 12:34:56.789")
+        #expect(try pattern("%d{DATE}") == "21 11 2026 12:34:56.789")
+    }
+
+    @Test func dateCustomFormats() throws {
+        #expect(try pattern("%d{yyyy-MM-dd hh:mm:ss.SSS}") == "2026-11-21 12:34:56.789")
+        #expect(try pattern("%d{yy/MM/dd}") == "26/11/21")
+        #expect(try pattern("%d{hh:mm O}") == "12:34 Z")
+    }
+
+    @Test func dateInNamedZonesAndOffsets() throws {
+        #expect(try pattern("%d{ISO8601_WITH_TZ_OFFSET}", zone: .named("Asia/Kolkata")) == "2026-11-21T18:04:56.789+05:30")
+        #expect(try pattern("%d{ISO8601_WITH_TZ_OFFSET}", zone: .named("America/New_York")) == "2026-11-21T07:34:56.789-05:00")
+        // Summer time in New York: -04:00.
+        let july = record(time: LogTimestamp(seconds: 1_795_264_496 - 140 * 86_400, nanoseconds: 0))
+        #expect(try pattern("%d{yyyy-MM-dd hh O}", zone: .named("America/New_York"), july) == "2026-07-04 08 -04:00")
+    }
+
+    @Test func datesAcrossLeapDaysAndBeforeTheEpoch() throws {
+        let leap = record(time: LogTimestamp(seconds: 1_709_251_199, nanoseconds: 5_000_000))
+        #expect(try pattern("%d", leap) == "2024-02-29T23:59:59.005")
+        let before = record(time: LogTimestamp(seconds: -3600, nanoseconds: 0))
+        #expect(try pattern("%d", before) == "1969-12-31T23:00:00.000")
+    }
+
+    @Test func paddingAndTruncation() throws {
+        #expect(try pattern("[%5p]") == "[ INFO]")
+        #expect(try pattern("[%-5p]") == "[INFO ]")
+        #expect(try pattern("[%.2p]") == "[IN]")
+        #expect(try pattern("[%.-2p]") == "[FO]")
+        #expect(try pattern("[%.10c]") == "[db.pool.co]")
+        #expect(try pattern("[%.-10c]") == "[.pool.conn]")
+        #expect(try pattern("[%-8.3p]") == "[INF     ]")
+        #expect(try pattern("[%8.-3p]") == "[     NFO]")
+        #expect(try pattern("[%3p]") == "[INFO]")  // padding never truncates
+        // Characters, not bytes, for non-ASCII text.
+        #expect(try pattern("[%-4m]", record("é")) == "[é   ]")
+        #expect(try pattern("[%.2m]", record("日本語")) == "[日本]")
+    }
+
+    @Test func colourBlocksUseTheLevelColour() throws {
+        #expect(try pattern("%[%p%] %m") == "\u{1B}[32mINFO\u{1B}[39m user 12345 logged in")
+        #expect(try pattern("%[%p%]", record(level: .error)) == "\u{1B}[91mERROR\u{1B}[39m")
+        #expect(try pattern("%[%p%]", record(level: .warn)) == "\u{1B}[33mWARN\u{1B}[39m")
+    }
+
+    @Test func userTokensConstantAndDynamic() throws {
+        let tokens: [String: PatternToken] = [
+            "app": .constant("shop"),
+            "len": .dynamic { String($0.message.count) },
+        ]
+        #expect(try pattern("%x{app}/%x{len}/%x{missing}|", tokens: tokens) == "shop/20/|")
+    }
+
+    @Test func metadataTokens() throws {
+        let r = record(metadata: ["host": "10.0.0.5", "port": .stringConvertible(5432), "tags": ["a", "b"]])
+        #expect(try pattern("%X{host}:%X{port}", r) == "10.0.0.5:5432")
+        #expect(try pattern("[%X{absent}]", r) == "[]")
+        #expect(try pattern("%m%X", r) == "user 12345 logged in host=10.0.0.5 port=5432 tags=[\"a\", \"b\"]")
+        #expect(try pattern("%m%X") == "user 12345 logged in")
+    }
+
+    @Test func theBenchmarkPattern() throws {
+        #expect(try pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m") == "2026-11-21 12:34:56.789 [INFO] db.pool.conn - user 12345 logged in")
+    }
+
+    @Test func defaultPatternIsLog4jsTTCC() throws {
+        #expect(try pattern(PatternLayout.defaultPattern) == "12:34:56 INFO db.pool.conn - user 12345 logged in\n")
+    }
+
+    @Test func badPatternsSayWhatAndWhere() {
+        #expect(throws: PatternError(pattern: "ab %Q", offset: 3, reason: "unknown token \"%Q\"")) { try pattern("ab %Q") }
+        #expect(throws: PatternError.self) { try pattern("%d{yyyy") }
+        #expect(throws: PatternError.self) { try pattern("%c{x}") }
+        #expect(throws: PatternError.self) { try pattern("%x") }
+        #expect(throws: PatternError.self) { try pattern("trailing %") }
+        #expect(throws: PatternError.self) { try pattern("%.p") }
+        let error = try? #require(throws: PatternError.self) { try pattern("x %Q") }
+        #expect(error?.description == "unknown token \"%Q\" at offset 2 in pattern \"x %Q\"")
+    }
+}
+
+@Suite struct FixedLayoutTests {
+    @Test func basic() {
+        let layout = BasicLayout(timeZone: .utc)
+        #expect(layout.string(for: record()) == "[2026-11-21T12:34:56.789] [INFO] db.pool.conn - user 12345 logged in")
+        #expect(
+            layout.string(for: record(metadata: ["b": "2", "a": "1"]))
+                == "[2026-11-21T12:34:56.789] [INFO] db.pool.conn - user 12345 logged in a=1 b=2"
+        )
+    }
+
+    @Test func coloured() {
+        let layout = ColoredLayout(timeZone: .utc)
+        #expect(
+            layout.string(for: record(level: .error))
+                == "\u{1B}[91m[2026-11-21T12:34:56.789] [ERROR] db.pool.conn - \u{1B}[39muser 12345 logged in"
+        )
+        #expect(layout.string(for: record(level: .fatal)).hasPrefix("\u{1B}[35m"))
+        #expect(layout.string(for: record(level: .trace)).hasPrefix("\u{1B}[34m"))
+        #expect(layout.string(for: record(level: .debug)).hasPrefix("\u{1B}[36m"))
+        #expect(layout.string(for: record(level: .mark)).hasPrefix("\u{1B}[90m"))
+    }
+
+    @Test func messagePassThrough() {
+        #expect(MessagePassThroughLayout().string(for: record(metadata: ["a": "1"])) == "user 12345 logged in")
+    }
+
+    @Test func basicInAZone() {
+        #expect(BasicLayout(timeZone: .named("Asia/Tokyo")).string(for: record()).hasPrefix("[2026-11-21T21:34:56.789]"))
+    }
+}
+
+@Suite struct JSONLayoutTests {
+    @Test func allFieldsInOrder() {
+        let layout = JSONLayout(timeZone: .utc, environment: testEnvironment)
+        let line = layout.string(for: record(metadata: ["host": "10.0.0.5", "n": .stringConvertible(3), "list": ["x", ["k": "v"]]]))
+        #expect(
+            line
+                == #"{"time":"2026-11-21T12:34:56.789+00:00","level":"INFO","category":"db.pool.conn","message":"user 12345 logged in","metadata":{"host":"10.0.0.5","list":["x",{"k":"v"}],"n":"3"},"pid":4242,"hostname":"testhost","file":"App/Sources/App/Database.swift","line":42,"function":"connect(to:)"}"#
+        )
+    }
+
+    @Test func offsetInANamedZone() {
+        let line = JSONLayout(timeZone: .named("Asia/Kolkata"), environment: testEnvironment).string(for: record())
+        #expect(line.hasPrefix(#"{"time":"2026-11-21T18:04:56.789+05:30""#))
+    }
+
+    @Test func escapesEverythingJSONRequires() throws {
+        let nasty = "q\"b\\s/\n\r\t\u{08}\u{0C}\u{01}\u{1F}\u{7F} é 日本 \u{2028}\u{2029} 🐙"
+        let line = JSONLayout(timeZone: .utc, environment: testEnvironment).string(for: record(nasty))
+        #expect(line.contains(#""message":"q\"b\\s/\n\r\t\b\f\u0001\u001f\u007f é 日本 \u2028\u2029 🐙""#))
+        // And a JSON parser reads the message back exactly.
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == nasty)
+    }
+
+    @Test func invalidUTF8BecomesReplacementCharacters() throws {
+        let broken = String(decoding: [0x61, 0xFF, 0xFE, 0x62, 0xC3], as: UTF8.self)
+        let line = JSONLayout(timeZone: .utc, environment: testEnvironment).string(for: record(broken))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "a\u{FFFD}\u{FFFD}b\u{FFFD}")
+    }
+
+    @Test func errorField() {
+        struct Boom: Error, CustomStringConvertible { var description: String { "boom \"x\"" } }
+        var r = record()
+        r.error = Boom()
+        let line = JSONLayout(timeZone: .utc, environment: testEnvironment).string(for: r)
+        #expect(line.contains(#""metadata":{},"error":"boom \"x\"","pid":4242"#))
+    }
+}
+
+import Foundation
