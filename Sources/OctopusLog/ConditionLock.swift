@@ -35,7 +35,7 @@ final class ConditionLock: @unchecked Sendable {
     /// Waits for `signalWork`; the lock must be held.
     func waitForWork() { pthread_cond_wait(workCondition, mutex) }
 
-    /// Waits for `broadcastProgress`, at most `seconds`; the lock must be held.
+    /// Waits for `signalWork`, at most `seconds`; the lock must be held.
     func waitForWork(seconds: Double) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)

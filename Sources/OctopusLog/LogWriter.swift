@@ -26,19 +26,24 @@ public struct WriterOptions: Sendable, Hashable {
     /// How often, at most, the writer checks that its path still names the file it has open (the file or its
     /// directory removed, or moved away by an external tool), and reopens it when not. Zero checks every batch.
     public var fileCheckInterval: Double
+    /// How long, at most, the writer waits for more lines after the first arrives, so that one `write` carries
+    /// many lines under load. Flushes, durable lines, a full buffer and shutdown do not wait. Zero writes at once.
+    public var batchDelay: Double
 
     public init(
         bufferSize: Int = 1 << 20,
         overflow: OverflowPolicy = .block,
         fsync: Bool = false,
         mode: UInt32 = 0o640,
-        fileCheckInterval: Double = 1
+        fileCheckInterval: Double = 1,
+        batchDelay: Double = 0.001
     ) {
         self.bufferSize = bufferSize
         self.overflow = overflow
         self.fsync = fsync
         self.mode = mode
         self.fileCheckInterval = fileCheckInterval
+        self.batchDelay = batchDelay
     }
 }
 
@@ -96,6 +101,7 @@ final class LogWriter: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var writerIdle = false
+    private var writerCoalescing = false
     private var waiters = 0
     private var counters = AppenderCounters()
     private var unreportedDrops = 0
@@ -152,7 +158,7 @@ final class LogWriter: @unchecked Sendable {
                 return
             }
             waiters += 1
-            if writerIdle { lock.signalWork() }
+            if writerIdle || writerCoalescing { lock.signalWork() }
             lock.waitForProgress()
             waiters -= 1
             if stopping {
@@ -163,7 +169,7 @@ final class LogWriter: @unchecked Sendable {
         buffer.append(contentsOf: bytes)
         bufferedLines += lines
         acceptedSequence &+= 1
-        if writerIdle { lock.signalWork() }
+        if writerIdle || (writerCoalescing && buffer.count >= options.bufferSize / 2) { lock.signalWork() }
         if durable {
             let target = acceptedSequence
             if options.fsync { fsyncSequence = target }
@@ -212,7 +218,7 @@ final class LogWriter: @unchecked Sendable {
     private func waitUntilWritten(_ sequence: UInt64) {
         while writtenSequence < sequence && !stopped {
             waiters += 1
-            if writerIdle { lock.signalWork() }
+            if writerIdle || writerCoalescing { lock.signalWork() }
             lock.waitForProgress()
             waiters -= 1
         }
@@ -238,6 +244,14 @@ final class LogWriter: @unchecked Sendable {
                 writerIdle = false
             }
             writerIdle = false
+            // Let a small batch grow for up to `batchDelay`, unless someone is waiting for it.
+            if options.batchDelay > 0, !buffer.isEmpty, buffer.count < options.bufferSize / 2, waiters == 0,
+                !flushRequested, !stopping, !reopenRequested
+            {
+                writerCoalescing = true
+                lock.waitForWork(seconds: options.batchDelay)
+                writerCoalescing = false
+            }
             swap(&batch, &buffer)
             let lines = bufferedLines
             bufferedLines = 0

@@ -1,0 +1,274 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import OctopusLog
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A system with one `file` appender named `file` writing `path` with the message alone on each line.
+func fileSystem(
+    _ path: String,
+    writer: WriterOptions = WriterOptions(),
+    syncLevel: LogLevel? = nil,
+    layout: LayoutConfiguration = .messagePassThrough
+) throws -> LogSystem {
+    try LogSystem(
+        LogConfiguration(
+            appenders: ["file": AppenderConfiguration(.file(FileAppenderOptions(filename: path)), layout: layout, writer: writer, syncLevel: syncLevel)],
+            categories: ["default": CategoryConfiguration(appenders: ["file"], level: .all)]
+        )
+    )
+}
+
+func fileLines(_ path: String) throws -> [Substring] {
+    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+}
+
+@Suite struct WriterTests {
+    @Test func eightThreadsEachLineExactlyOnceWholeAndInOrder() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("app.log")
+        let system = try fileSystem(path, writer: WriterOptions(bufferSize: 64 * 1024))
+        let threads = 8
+        let perThread = 50_000
+        let padding = String(repeating: "x", count: 60)
+        await withTaskGroup(of: Void.self) { group in
+            for t in 0..<threads {
+                group.addTask {
+                    let logger = system.logger(label: "worker.\(t)")
+                    for i in 0..<perThread { logger.info("t=\(t) i=\(i) \(padding)") }
+                }
+            }
+        }
+        try await system.shutdown()
+        let lines = try fileLines(path)
+        #expect(lines.count == threads * perThread)
+        var next = [Int](repeating: 0, count: threads)
+        var malformed = 0
+        for line in lines {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, parts[2] == padding, let t = Int(parts[0].dropFirst(2)), let i = Int(parts[1].dropFirst(2)),
+                (0..<threads).contains(t), next[t] == i
+            else {
+                malformed += 1
+                continue
+            }
+            next[t] += 1
+        }
+        #expect(malformed == 0)
+        #expect(next == [Int](repeating: perThread, count: threads))
+        let counters = try #require(system.counters(for: "file"))
+        #expect(counters.lines == threads * perThread)
+        #expect(counters.drops == 0 && counters.writeErrors == 0)
+        #expect(counters.batches < counters.lines / 10)  // batched, not one write per line
+    }
+
+    @Test func dropPolicyAccountsForEveryLineAndSaysHowManyWereDropped() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("drop.log")
+        let system = try fileSystem(path, writer: WriterOptions(bufferSize: 1024, overflow: .drop))
+        let threads = 4
+        let perThread = 20_000
+        await withTaskGroup(of: Void.self) { group in
+            for t in 0..<threads {
+                group.addTask {
+                    let logger = system.logger(label: "burst")
+                    for i in 0..<perThread { logger.info("line \(t) \(i) ......................................") }
+                }
+            }
+        }
+        try await system.shutdown()
+        let lines = try fileLines(path)
+        let notices = lines.filter { $0.hasPrefix("dropped ") }
+        let written = lines.count - notices.count
+        let counters = try #require(system.counters(for: "file"))
+        #expect(written == counters.lines)
+        #expect(written + counters.drops == threads * perThread)
+        #expect(counters.drops > 0, "a 1 KiB buffer under four threads should overflow")
+        let reported = notices.compactMap { Int($0.split(separator: " ")[1]) }.reduce(0, +)
+        #expect(reported == counters.drops)
+        #expect(notices.allSatisfy { $0.hasSuffix("log line(s): the buffer of \(path) was full") })
+    }
+
+    @Test func blockPolicyLosesNothingWithATinyBuffer() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("block.log")
+        let system = try fileSystem(path, writer: WriterOptions(bufferSize: 1024, overflow: .block))
+        await withTaskGroup(of: Void.self) { group in
+            for t in 0..<4 {
+                group.addTask {
+                    let logger = system.logger(label: "burst")
+                    for i in 0..<10_000 { logger.info("line \(t) \(i)") }
+                }
+            }
+        }
+        try await system.shutdown()
+        #expect(try fileLines(path).count == 40_000)
+        #expect(system.counters(for: "file")?.drops == 0)
+    }
+
+    @Test func everythingLoggedBeforeShutdownIsInTheFileWhenItReturns() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("nested/dirs/app.log")  // parent directories are created
+        let system = try fileSystem(path)
+        let logger = system.logger(label: "app")
+        for i in 0..<100_000 { logger.info("n=\(i)") }
+        try await system.shutdown()
+        let lines = try fileLines(path)
+        #expect(lines.count == 100_000)
+        #expect(lines.last == "n=99999")
+        // After shutdown nothing is written, nothing crashes, and the line is counted as dropped.
+        logger.info("late")
+        try await system.shutdown()
+        #expect(try fileLines(path).count == 100_000)
+        #expect(system.counters(for: "file")?.drops == 1)
+    }
+
+    @Test func flushWritesEverythingLoggedBefore() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("flush.log")
+        let system = try fileSystem(path)
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        for i in 0..<1000 { logger.info("n=\(i)") }
+        system.flush()
+        #expect(try fileLines(path).count == 1000)
+    }
+
+    @Test func eventsAtSyncLevelAreWrittenBeforeTheCallReturns() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("sync.log")
+        let system = try fileSystem(path, writer: WriterOptions(fsync: true), syncLevel: .error)
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        for i in 0..<10 {
+            logger.info("info \(i)")
+            logger.error("error \(i)")
+            // No flush: the error call itself waited for its line (and the info before it) to be written.
+            let lines = try fileLines(path)
+            #expect(lines.suffix(2) == ["info \(i)", "error \(i)"])
+        }
+    }
+
+    @Test func defaultModeIs0640AndConfigurable() throws {
+        let dir = try TemporaryDirectory()
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let a = try fileSystem(dir.file("a.log"))
+        let b = try fileSystem(dir.file("b.log"), writer: WriterOptions(mode: 0o600))
+        a.shutdownNow()
+        b.shutdownNow()
+        let modeA = try FileManager.default.attributesOfItem(atPath: dir.file("a.log"))[.posixPermissions] as? Int
+        let modeB = try FileManager.default.attributesOfItem(atPath: dir.file("b.log"))[.posixPermissions] as? Int
+        #expect(modeA == 0o640)
+        #expect(modeB == 0o600)
+    }
+
+    @Test func aFullDiskIsCountedReportedAndSurvived() throws {
+        let system = try fileSystem("/dev/full")
+        let logger = system.logger(label: "app")
+        for i in 0..<100 {
+            logger.info("n=\(i)")
+            if i % 10 == 0 { system.flush() }
+        }
+        system.flush()
+        let counters = try #require(system.counters(for: "file"))
+        #expect(counters.writeErrors > 0)
+        #expect(counters.lostLines == 100)
+        #expect(counters.lines == 0)
+        system.shutdownNow()
+    }
+
+    @Test func aRemovedDirectoryIsRecreatedAndWritingResumes() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("gone/app.log")
+        let system = try fileSystem(path, writer: WriterOptions(fileCheckInterval: 0))
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        logger.info("before")
+        system.flush()
+        try FileManager.default.removeItem(atPath: dir.file("gone"))
+        logger.info("after")
+        system.flush()
+        #expect(try fileLines(path) == ["after"])
+    }
+
+    @Test(.enabled(if: canMountTmpfs(), "needs permission to mount a tmpfs"))
+    func aSmallFilesystemThatFillsUpThenFreesSpace() throws {
+        let mount = try TemporaryDirectory()
+        try #require(Self.run("/bin/mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mount.path) == 0)
+        defer { _ = Self.run("/bin/umount", mount.path) }
+        let path = mount.file("app.log")
+        let system = try fileSystem(path, writer: WriterOptions(bufferSize: 4096))
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        let line = String(repeating: "y", count: 200)
+        for _ in 0..<1000 { logger.info("\(line)") }  // 200 KB into 64 KB
+        system.flush()
+        let full = try #require(system.counters(for: "file"))
+        #expect(full.writeErrors > 0)
+        #expect(full.lines + full.lostLines == 1000)
+        // Free the space (truncate the log itself), and writing resumes.
+        truncate(path, 0)
+        logger.info("resumed")
+        system.flush()
+        #expect(try fileLines(path).last == "resumed")
+    }
+
+    @Test func appendersOfOneFileShareItsWriterAndConflictingOptionsAreRefused() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("shared.log")
+        let system = try LogSystem(
+            LogConfiguration(
+                appenders: [
+                    "a": AppenderConfiguration(.file(FileAppenderOptions(filename: path)), layout: .messagePassThrough),
+                    "b": AppenderConfiguration(.file(FileAppenderOptions(filename: path)), layout: .messagePassThrough),
+                ],
+                categories: ["default": CategoryConfiguration(appenders: ["a", "b"], level: .info)]
+            ))
+        system.logger(label: "x").info("twice")
+        system.shutdownNow()
+        #expect(try fileLines(path) == ["twice", "twice"])
+        #expect(throws: LogSystemError.self) {
+            try LogSystem(
+                LogConfiguration(
+                    appenders: [
+                        "a": AppenderConfiguration(.file(FileAppenderOptions(filename: path))),
+                        "b": AppenderConfiguration(.file(FileAppenderOptions(filename: path)), writer: WriterOptions(overflow: .drop)),
+                    ],
+                    categories: ["default": CategoryConfiguration(appenders: ["a", "b"], level: .info)]
+                ))
+        }
+    }
+
+    @Test func aFileThatCannotBeOpenedFailsTheSystem() throws {
+        let dir = try TemporaryDirectory()
+        try "not a directory".write(toFile: dir.file("blocker"), atomically: true, encoding: .utf8)
+        #expect {
+            try fileSystem(dir.file("blocker/app.log"))
+        } throws: { error in
+            (error as? LogSystemError)?.code == .cannotOpen
+        }
+    }
+
+    static func run(_ arguments: String...) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// Whether this process may mount a tmpfs (root on Linux, outside a restricted container).
+func canMountTmpfs() -> Bool {
+    guard geteuid() == 0, let dir = try? TemporaryDirectory() else { return false }
+    guard WriterTests.run("/bin/mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", dir.path) == 0 else { return false }
+    _ = WriterTests.run("/bin/umount", dir.path)
+    return true
+}
