@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+
+/// The `octopus` executable built beside the test bundle.
+let octopusBinary: URL = {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("octopus")
+}()
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+struct Outcome {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs `octopus` with `arguments` in `directory` and waits for it.
+func octopus(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Outcome {
+    let process = Process()
+    process.executableURL = octopusBinary
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+final class ScratchDirectory: @unchecked Sendable {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "octopus-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path + "/config", withIntermediateDirectories: true)
+    }
+    func config(_ name: String, _ text: String) throws {
+        try text.write(toFile: path + "/config/" + name, atomically: true, encoding: .utf8)
+    }
+    func read(_ name: String) -> String {
+        (try? String(contentsOfFile: path + "/" + name, encoding: .utf8)) ?? ""
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+let fileConfig = """
+    log:
+      appenders:
+        file: { type: file, filename: logs/app.log, layout: { type: pattern, pattern: "[%p] %c - %m%X" } }
+        errors: { type: logLevelFilter, appender: errorFile, level: ERROR }
+        errorFile: { type: file, filename: logs/common-error.log, layout: { type: pattern, pattern: "[%p] %c - %m" } }
+      categories:
+        default: { appenders: [file, errors], level: INFO }
+    """
+
+@Suite struct CommandTests {
+    @Test func configCheckPrintsTheResolvedRepositoryDefault() throws {
+        let outcome = try octopus(["config", "check"], in: repositoryRoot.path)
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.contains("\"common-error.log\"") || outcome.stdout.contains("logs/common-error.log"))
+        #expect(outcome.stderr.contains("configuration OK (environment \"local\""))
+    }
+
+    @Test func configCheckReportsEveryErrorWithItsKeyPathAndExits2() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", """
+            log:
+              appenders:
+                app: { type: file, filename: a.log, "maxLogSize ": 10, mode: "999" }
+              categories:
+                default: { appenders: [app, ghost], level: loud }
+            schedulee: {}
+            """)
+        let outcome = try octopus(["config", "check", "--config-dir", dir.path + "/config"])
+        #expect(outcome.status == 2)
+        #expect(outcome.stdout.isEmpty)
+        for fragment in [
+            #"unknown key "maxLogSize " at log.appenders.app; did you mean "maxLogSize"?"#,
+            "invalid file mode at log.appenders.app.mode",
+            #"names appender "ghost", which is not defined at log.categories.default.appenders[1]"#,
+            #"unknown level "loud" at log.categories.default.level"#,
+            #"unknown key "schedulee" at the top level"#,
+            "config.default.yaml:",
+        ] {
+            #expect(outcome.stderr.contains(fragment), "missing: \(fragment)\n\(outcome.stderr)")
+        }
+    }
+
+    @Test func configCheckUsesTheEnvironmentOverlay() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", fileConfig)
+        try dir.config("config.prod.yaml", "log:\n  categories:\n    default: { level: WARN }\n")
+        let byFlag = try octopus(["config", "check", "--env", "prod"], in: dir.path)
+        #expect(byFlag.status == 0)
+        #expect(byFlag.stdout.contains("\"WARN\""))
+        let byVariable = try octopus(["config", "check"], in: dir.path, environment: ["OCTOPUS_ENV": "prod"])
+        #expect(byVariable.stdout.contains("\"WARN\""))
+        let local = try octopus(["config", "check"], in: dir.path, environment: ["OCTOPUS_ENV": ""])
+        #expect(local.stdout.contains("\"INFO\"") && !local.stdout.contains("\"WARN\""))
+    }
+
+    @Test func logWritesOneEventThroughTheConfiguredAppenders() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", fileConfig)
+        #expect(try octopus(["log", "--category", "db.pool", "--level", "error", "pool", "exhausted"], in: dir.path).status == 0)
+        #expect(try octopus(["log", "plain", "info"], in: dir.path).status == 0)
+        #expect(try octopus(["log", "--level", "debug", "below the level"], in: dir.path).status == 0)
+        #expect(dir.read("logs/app.log") == "[ERROR] db.pool - pool exhausted\n[INFO] default - plain info\n")
+        #expect(dir.read("logs/common-error.log") == "[ERROR] db.pool - pool exhausted\n")
+    }
+
+    @Test func logRefusesAnUnknownLevel() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", fileConfig)
+        let outcome = try octopus(["log", "--level", "LOUD", "x"], in: dir.path)
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("unknown level \"LOUD\""))
+    }
+
+    @Test func startRunsUntilSIGTERMThenFlushesAndExits0() async throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", fileConfig)
+        let process = Process()
+        process.executableURL = octopusBinary
+        process.arguments = ["start"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait (bounded) for the start line, then stop the service the way a supervisor does.
+        var started = false
+        for _ in 0..<300 where !started {
+            started = dir.read("logs/app.log").contains("octopus started")
+            if !started { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(started)
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        let log = dir.read("logs/app.log")
+        #expect(log.contains("[INFO] octopus - octopus started env=local pid="))
+        #expect(log.hasSuffix("[INFO] octopus - octopus stopping\n"))
+    }
+
+    @Test func startRefusesABadConfigurationAndStartsNothing() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", "log:\n  appenders: {}\n  categories: {}\n")
+        let outcome = try octopus(["start"], in: dir.path)
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("missing category \"default\""))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/logs"))
+    }
+
+    @Test(arguments: [["--help"], ["start", "--help"], ["config", "check", "--help"], ["log", "--help"]])
+    func everyVerbHasHelp(arguments: [String]) throws {
+        let outcome = try octopus(arguments)
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.contains("USAGE:"))
+    }
+}
