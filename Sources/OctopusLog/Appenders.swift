@@ -38,11 +38,10 @@ public final class WriterAppender: LogAppender {
     }
 
     public func append(_ record: LogRecord) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(160 + record.message.utf8.count)
-        layout.render(record, into: &bytes)
-        bytes.append(UInt8(ascii: "\n"))
-        writer.submit(bytes, durable: record.level.value >= syncThreshold)
+        var line = LogBuffer(capacity: 128 + record.message.utf8.count)
+        layout.render(record, into: &line)
+        line.append(UInt8(ascii: "\n"))
+        writer.submit(line.bytes(), durable: record.level.value >= syncThreshold)
     }
 
     public func flush() { writer.flush() }

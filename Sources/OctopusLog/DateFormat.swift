@@ -4,12 +4,14 @@
 /// `+hh:mm` otherwise. The named formats `ISO8601` (the default), `ISO8601_WITH_TZ_OFFSET`, `ABSOLUTETIME`
 /// (alias `ABSOLUTE`) and `DATETIME` (alias `DATE`) are accepted.
 public struct DateFormat: Sendable, Hashable {
+    /// Plain values, so rendering copies no references: literals are ranges of `literals`.
     enum Piece: Sendable, Hashable {
-        case literal([UInt8])
+        case literal(start: Int, count: Int)
         case year4, year2, month, day, hour, minute, second, millisecond, offset
     }
 
     let pieces: [Piece]
+    let literals: [UInt8]
     /// The text the format was compiled from (after resolving a named format).
     public let pattern: String
 
@@ -30,7 +32,8 @@ public struct DateFormat: Sendable, Hashable {
         }
         self.pattern = resolved
         var pieces: [Piece] = []
-        var literal: [UInt8] = []
+        var literals: [UInt8] = []
+        var literalStart = 0
         let chars = Array(resolved.utf8)
         var i = 0
         func run(_ c: UInt8) -> Int {
@@ -56,28 +59,34 @@ public struct DateFormat: Sendable, Hashable {
             default: break
             }
             if let piece {
-                if !literal.isEmpty {
-                    pieces.append(.literal(literal))
-                    literal = []
+                if literals.count > literalStart {
+                    pieces.append(.literal(start: literalStart, count: literals.count - literalStart))
+                    literalStart = literals.count
                 }
                 pieces.append(piece)
                 i += width
             } else {
-                literal.append(c)
+                literals.append(c)
                 i += 1
             }
         }
-        if !literal.isEmpty { pieces.append(.literal(literal)) }
+        if literals.count > literalStart { pieces.append(.literal(start: literalStart, count: literals.count - literalStart)) }
         self.pieces = pieces
+        self.literals = literals
     }
 
-    /// Whether the format prints anything finer than a day (used to pick roll periods later).
-    var usesOffset: Bool { pieces.contains(.offset) }
+    func render(_ t: CivilTime, into out: inout LogBuffer) {
+        literals.withUnsafeBufferPointer { literals in
+            for piece in pieces {
+                render(piece, t, literals, into: &out)
+            }
+        }
+    }
 
-    func render(_ t: CivilTime, into out: inout [UInt8]) {
-        for piece in pieces {
+    @inline(__always)
+    private func render(_ piece: Piece, _ t: CivilTime, _ literals: UnsafeBufferPointer<UInt8>, into out: inout LogBuffer) {
             switch piece {
-            case .literal(let bytes): out.append(contentsOf: bytes)
+            case .literal(let start, let count): out.append(UnsafeBufferPointer(rebasing: literals[start..<(start + count)]))
             case .year4: out.appendDecimal(t.year, width: 4)
             case .year2: out.appendDecimal(t.year % 100, width: 2)
             case .month: out.appendDecimal(t.month, width: 2)
@@ -88,10 +97,9 @@ public struct DateFormat: Sendable, Hashable {
             case .millisecond: out.appendDecimal(t.millisecond, width: 3)
             case .offset: Self.appendOffset(t.offsetSeconds, into: &out)
             }
-        }
     }
 
-    static func appendOffset(_ seconds: Int, into out: inout [UInt8]) {
+    static func appendOffset(_ seconds: Int, into out: inout LogBuffer) {
         if seconds == 0 {
             out.append(UInt8(ascii: "Z"))
             return

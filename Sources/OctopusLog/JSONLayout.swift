@@ -15,15 +15,13 @@ public struct JSONLayout: LogLayout {
 
     public init(timeZone: LogTimeZone = .local, environment: LayoutEnvironment = .current) {
         self.timestamp = TimestampRenderer(format: DateFormat("yyyy-MM-ddThh:mm:ss.SSS"), timeZone: timeZone)
-        var pid: [UInt8] = []
-        pid.appendDecimal(environment.pid)
-        self.pidBytes = pid
-        var host: [UInt8] = []
+        self.pidBytes = Array(String(environment.pid).utf8)
+        var host = LogBuffer()
         Self.appendString(environment.hostname, into: &host)
-        self.hostnameJSON = host
+        self.hostnameJSON = Array(host.bytes())
     }
 
-    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+    public func render(_ record: LogRecord, into out: inout LogBuffer) {
         out.appendUTF8("{\"time\":\"")
         timestamp.render(record.timestamp, into: &out)
         // ISO-8601 with an explicit offset, `+00:00` for UTC (not `Z`), so every line has the same shape.
@@ -45,9 +43,9 @@ public struct JSONLayout: LogLayout {
             Self.appendString(String(describing: error), into: &out)
         }
         out.appendUTF8(",\"pid\":")
-        out.append(contentsOf: pidBytes)
+        out.append(pidBytes)
         out.appendUTF8(",\"hostname\":")
-        out.append(contentsOf: hostnameJSON)
+        out.append(hostnameJSON)
         out.appendUTF8(",\"file\":")
         Self.appendString(record.file, into: &out)
         out.appendUTF8(",\"line\":")
@@ -57,7 +55,7 @@ public struct JSONLayout: LogLayout {
         out.append(UInt8(ascii: "}"))
     }
 
-    static func appendMetadata(_ metadata: Logger.Metadata, into out: inout [UInt8]) {
+    static func appendMetadata(_ metadata: Logger.Metadata, into out: inout LogBuffer) {
         out.append(UInt8(ascii: "{"))
         var first = true
         for key in metadata.keys.sorted() {
@@ -70,7 +68,7 @@ public struct JSONLayout: LogLayout {
         out.append(UInt8(ascii: "}"))
     }
 
-    static func appendValue(_ value: Logger.MetadataValue, into out: inout [UInt8]) {
+    static func appendValue(_ value: Logger.MetadataValue, into out: inout LogBuffer) {
         switch value {
         case .string(let s): appendString(s, into: &out)
         case .stringConvertible(let c): appendString(c.description, into: &out)
@@ -88,7 +86,7 @@ public struct JSONLayout: LogLayout {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// `text` as a JSON string literal.
-    static func appendString(_ text: String, into out: inout [UInt8]) {
+    static func appendString(_ text: String, into out: inout LogBuffer) {
         out.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { bytes in
@@ -112,16 +110,16 @@ public struct JSONLayout: LogLayout {
                     }
                 } else if b == 0xE2, i + 2 < bytes.count, bytes[i + 1] == 0x80, bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9 {
                     // U+2028 / U+2029: legal JSON, but they end lines in JavaScript.
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                    out.append(UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
                     out.appendUTF8(bytes[i + 2] == 0xA8 ? "\\u2028" : "\\u2029")
                     i += 3
                     runStart = i
                     continue
                 }
                 if let escape {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                    out.append(UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
                     if escape.0 == 0 {
-                        out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                        out.append([UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
                         out.append(hex[Int(escape.1 >> 4)])
                         out.append(hex[Int(escape.1 & 0xF)])
                     } else {
@@ -132,7 +130,7 @@ public struct JSONLayout: LogLayout {
                 }
                 i += 1
             }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+            out.append(UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         }
         out.append(UInt8(ascii: "\""))
     }

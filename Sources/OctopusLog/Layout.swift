@@ -11,15 +11,15 @@ import Logging
 /// Layouts run on the logging thread for every event: they append straight into the output buffer and keep
 /// everything that can be computed once (compiled patterns, zone offset caches) in their own state.
 public protocol LogLayout: Sendable {
-    func render(_ record: LogRecord, into output: inout [UInt8])
+    func render(_ record: LogRecord, into output: inout LogBuffer)
 }
 
 extension LogLayout {
     /// The record rendered as a string, for tests and tools.
     public func string(for record: LogRecord) -> String {
-        var bytes: [UInt8] = []
-        render(record, into: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        var buffer = LogBuffer()
+        render(record, into: &buffer)
+        return buffer.string
     }
 }
 
@@ -55,7 +55,7 @@ struct TimestampRenderer: Sendable {
     }
 
     @inline(__always)
-    func render(_ timestamp: LogTimestamp, into out: inout [UInt8]) {
+    func render(_ timestamp: LogTimestamp, into out: inout LogBuffer) {
         format.render(CivilTime(timestamp, offsetSeconds: offsets.offset(at: timestamp.seconds)), into: &out)
     }
 }
@@ -72,7 +72,7 @@ extension Logger.MetadataValue {
 }
 
 /// ` key=value` for each metadata entry, sorted by key, then ` error=…` when the event carries an error.
-func appendMetadataSuffix(_ record: LogRecord, into out: inout [UInt8]) {
+func appendMetadataSuffix(_ record: LogRecord, into out: inout LogBuffer) {
     if !record.metadata.isEmpty {
         for key in record.metadata.keys.sorted() {
             out.append(UInt8(ascii: " "))
@@ -96,14 +96,14 @@ public struct BasicLayout: LogLayout {
         self.timestamp = TimestampRenderer(format: .iso8601, timeZone: timeZone)
     }
 
-    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+    public func render(_ record: LogRecord, into out: inout LogBuffer) {
         renderPrefix(record, into: &out)
         out.appendUTF8(record.message)
         appendMetadataSuffix(record, into: &out)
     }
 
     @inline(__always)
-    func renderPrefix(_ record: LogRecord, into out: inout [UInt8]) {
+    func renderPrefix(_ record: LogRecord, into out: inout LogBuffer) {
         out.append(UInt8(ascii: "["))
         timestamp.render(record.timestamp, into: &out)
         out.appendUTF8("] [")
@@ -122,7 +122,7 @@ public struct ColoredLayout: LogLayout {
         self.basic = BasicLayout(timeZone: timeZone)
     }
 
-    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+    public func render(_ record: LogRecord, into out: inout LogBuffer) {
         out.appendUTF8(record.level.colour.start)
         basic.renderPrefix(record, into: &out)
         out.appendUTF8(LogColour.end)
@@ -135,7 +135,7 @@ public struct ColoredLayout: LogLayout {
 public struct MessagePassThroughLayout: LogLayout {
     public init() {}
 
-    public func render(_ record: LogRecord, into out: inout [UInt8]) {
+    public func render(_ record: LogRecord, into out: inout LogBuffer) {
         out.appendUTF8(record.message)
     }
 }

@@ -111,10 +111,10 @@ public final class LogSystem: Service, Sendable {
                     message: "dropped \(count) log line(s): the buffer of \(target.name) was full",
                     timestamp: LogTimestamp.now()
                 )
-                var bytes: [UInt8] = []
-                layout.render(record, into: &bytes)
-                bytes.append(UInt8(ascii: "\n"))
-                return bytes
+                var line = LogBuffer()
+                layout.render(record, into: &line)
+                line.append(UInt8(ascii: "\n"))
+                return Array(line.bytes())
             }
             writers[target] = made
             return made

@@ -143,7 +143,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// Copies one or more whole lines into the buffer. With `durable`, returns only once they are written (and
     /// `fdatasync`ed when the options say so).
-    func submit(_ bytes: [UInt8], lines: Int = 1, durable: Bool = false) {
+    func submit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int = 1, durable: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
         if stopping {

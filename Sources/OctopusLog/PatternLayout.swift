@@ -28,26 +28,34 @@ public struct PatternError: Error, Sendable, Hashable, CustomStringConvertible {
 /// keeps the first 10 characters, `%.-10c` the last 10; truncation applies before padding (`%-5.5p`).
 /// A missing value (an unset `%X{key}` or `%x{name}`) renders empty, where log4js prints `null`.
 public struct PatternLayout: LogLayout {
+    /// Plain values, so rendering copies no references: dates, user tokens and metadata keys are indices into
+    /// the layout's tables.
     enum Field: Sendable {
-        case date(TimestampRenderer)
+        case date(renderer: Int)
         case level, message, newline, hostname, pid, percent, colourStart, colourEnd, line, function, nothing
         case category(precision: Int?)
-        case time(TimestampRenderer)
-        case user(String)
-        case metadata(String?)
+        case user(name: Int)
+        case metadata(key: Int?)
         case file(depth: Int?)
     }
 
     enum Piece: Sendable {
-        case literal([UInt8])
+        case literal(start: Int, count: Int)
         case field(Field, padding: Int, truncation: Int)
+    }
+
+    struct Compiled: Sendable {
+        var pieces: [Piece] = []
+        var literals: [UInt8] = []
+        var renderers: [TimestampRenderer] = []
+        var names: [String] = []
     }
 
     /// log4js's default pattern.
     public static let defaultPattern = "%r %p %c - %m%n"
 
     public let pattern: String
-    let pieces: [Piece]
+    let compiled: Compiled
     let tokens: [String: PatternToken]
     let environment: LayoutEnvironment
     let hostnameBytes: [UInt8]
@@ -63,16 +71,29 @@ public struct PatternLayout: LogLayout {
         self.tokens = tokens
         self.environment = environment
         self.hostnameBytes = Array(environment.hostname.utf8)
-        var pid: [UInt8] = []
-        pid.appendDecimal(environment.pid)
-        self.pidBytes = pid
-        self.pieces = try Self.compile(pattern, timeZone: timeZone)
+        self.pidBytes = Array(String(environment.pid).utf8)
+        self.compiled = try Self.compile(pattern, timeZone: timeZone)
     }
 
-    static func compile(_ pattern: String, timeZone: LogTimeZone) throws(PatternError) -> [Piece] {
+    static func compile(_ pattern: String, timeZone: LogTimeZone) throws(PatternError) -> Compiled {
         let chars = Array(pattern.unicodeScalars)
-        var pieces: [Piece] = []
+        var compiled = Compiled()
         var literal = ""
+        func name(_ text: String) -> Int {
+            compiled.names.append(text)
+            return compiled.names.count - 1
+        }
+        func renderer(_ format: String) -> Int {
+            compiled.renderers.append(TimestampRenderer(format: DateFormat(format), timeZone: timeZone))
+            return compiled.renderers.count - 1
+        }
+        func flushLiteral() {
+            guard !literal.isEmpty else { return }
+            let start = compiled.literals.count
+            compiled.literals.append(contentsOf: literal.utf8)
+            compiled.pieces.append(.literal(start: start, count: compiled.literals.count - start))
+            literal = ""
+        }
         var i = 0
         func fail(_ reason: String, at offset: Int) -> PatternError {
             PatternError(pattern: pattern, offset: offset, reason: reason)
@@ -128,7 +149,7 @@ public struct PatternLayout: LogLayout {
             }
             let field: Field
             switch conversion {
-            case "d": field = .date(TimestampRenderer(format: DateFormat(specifier ?? "ISO8601"), timeZone: timeZone))
+            case "d": field = .date(renderer: renderer(specifier ?? "ISO8601"))
             case "p": field = .level
             case "c":
                 if let specifier {
@@ -143,14 +164,14 @@ public struct PatternLayout: LogLayout {
             case "n": field = .newline
             case "h": field = .hostname
             case "z", "y": field = .pid
-            case "r": field = .time(TimestampRenderer(format: DateFormat("hh:mm:ss"), timeZone: timeZone))
+            case "r": field = .date(renderer: renderer("hh:mm:ss"))
             case "%": field = .percent
             case "[": field = .colourStart
             case "]": field = .colourEnd
             case "x":
                 guard let specifier, !specifier.isEmpty else { throw fail("%x needs a token name: %x{name}", at: start) }
-                field = .user(specifier)
-            case "X": field = .metadata(specifier)
+                field = .user(name: name(specifier))
+            case "X": field = .metadata(key: specifier.map(name))
             case "f":
                 if let specifier {
                     guard let n = Int(specifier), n > 0 else {
@@ -166,21 +187,19 @@ public struct PatternLayout: LogLayout {
             default:
                 throw fail("unknown token \"%\(conversion)\"", at: start)
             }
-            if !literal.isEmpty {
-                pieces.append(.literal(Array(literal.utf8)))
-                literal = ""
-            }
-            pieces.append(.field(field, padding: padding, truncation: truncation))
+            flushLiteral()
+            compiled.pieces.append(.field(field, padding: padding, truncation: truncation))
         }
-        if !literal.isEmpty { pieces.append(.literal(Array(literal.utf8))) }
-        return pieces
+        flushLiteral()
+        return compiled
     }
 
-    public func render(_ record: LogRecord, into out: inout [UInt8]) {
-        for piece in pieces {
+    public func render(_ record: LogRecord, into out: inout LogBuffer) {
+        let literals = compiled.literals
+        for piece in compiled.pieces {
             switch piece {
-            case .literal(let bytes):
-                out.append(contentsOf: bytes)
+            case .literal(let start, let count):
+                literals.withUnsafeBufferPointer { out.append(UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
             case .field(let field, let padding, let truncation):
                 if padding == 0 && truncation == 0 {
                     render(field, record, into: &out)
@@ -194,9 +213,9 @@ public struct PatternLayout: LogLayout {
     }
 
     @inline(__always)
-    private func render(_ field: Field, _ record: LogRecord, into out: inout [UInt8]) {
+    private func render(_ field: Field, _ record: LogRecord, into out: inout LogBuffer) {
         switch field {
-        case .date(let renderer), .time(let renderer): renderer.render(record.timestamp, into: &out)
+        case .date(let renderer): compiled.renderers[renderer].render(record.timestamp, into: &out)
         case .level: out.appendUTF8(record.level.name)
         case .category(let precision):
             if let precision {
@@ -206,20 +225,20 @@ public struct PatternLayout: LogLayout {
             }
         case .message: out.appendUTF8(record.message)
         case .newline: out.append(UInt8(ascii: "\n"))
-        case .hostname: out.append(contentsOf: hostnameBytes)
-        case .pid: out.append(contentsOf: pidBytes)
+        case .hostname: out.append(hostnameBytes)
+        case .pid: out.append(pidBytes)
         case .percent: out.append(UInt8(ascii: "%"))
         case .colourStart: out.appendUTF8(record.level.colour.start)
         case .colourEnd: out.appendUTF8(LogColour.end)
         case .user(let name):
-            switch tokens[name] {
+            switch tokens[compiled.names[name]] {
             case .constant(let value): out.appendUTF8(value)
             case .dynamic(let function): out.appendUTF8(function(record))
             case nil: break
             }
         case .metadata(let key):
             if let key {
-                if let value = record.metadata[key] { out.appendUTF8(value.rendered) }
+                if let value = record.metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
             } else {
                 for key in record.metadata.keys.sorted() {
                     out.append(UInt8(ascii: " "))
@@ -255,37 +274,36 @@ public struct PatternLayout: LogLayout {
     }
 
     /// Applies log4js's truncation, then padding, to the bytes from `start` to the end of `out`.
-    static func truncateAndPad(_ out: inout [UInt8], from start: Int, truncation: Int, padding: Int) {
-        let isASCII = !out[start...].contains { $0 >= 0x80 }
+    static func truncateAndPad(_ out: inout LogBuffer, from start: Int, truncation: Int, padding: Int) {
+        let isASCII = !out.bytes(from: start).contains { $0 >= 0x80 }
         if truncation != 0 {
             let keep = abs(truncation)
             if isASCII {
                 let length = out.count - start
                 if length > keep {
                     if truncation > 0 {
-                        out.removeSubrange((start + keep)...)
+                        out.truncate(to: start + keep)
                     } else {
-                        out.removeSubrange(start..<(out.count - keep))
+                        out.remove(at: start, length: length - keep)
                     }
                 }
             } else {
-                let text = String(decoding: out[start...], as: UTF8.self)
+                let text = String(decoding: out.bytes(from: start), as: UTF8.self)
                 if text.count > keep {
                     let kept = truncation > 0 ? String(text.prefix(keep)) : String(text.suffix(keep))
-                    out.removeSubrange(start...)
+                    out.truncate(to: start)
                     out.appendUTF8(kept)
                 }
             }
         }
         if padding != 0 {
             let width = abs(padding)
-            let length = isASCII ? out.count - start : String(decoding: out[start...], as: UTF8.self).count
+            let length = isASCII ? out.count - start : String(decoding: out.bytes(from: start), as: UTF8.self).count
             if length < width {
-                let spaces = [UInt8](repeating: UInt8(ascii: " "), count: width - length)
                 if padding > 0 {
-                    out.insert(contentsOf: spaces, at: start)
+                    out.insert(UInt8(ascii: " "), count: width - length, at: start)
                 } else {
-                    out.append(contentsOf: spaces)
+                    for _ in 0..<(width - length) { out.append(UInt8(ascii: " ")) }
                 }
             }
         }
