@@ -7,7 +7,7 @@ import Synchronization
 /// `append` is called on the logging thread for every event that passes the category's level; it must be cheap
 /// and must not block for long (the writers block only when their buffer is full and the policy is `block`).
 public protocol LogAppender: AnyObject, Sendable {
-    func append(_ record: LogRecord)
+    func append(_ record: borrowing LogRecord)
     /// Returns once everything appended before is written.
     func flush()
     /// Writes what is buffered and releases files. Later records are counted as drops.
@@ -37,11 +37,12 @@ public final class WriterAppender: LogAppender {
         self.syncThreshold = syncLevel?.value ?? Int.max
     }
 
-    public func append(_ record: LogRecord) {
-        var line = LogBuffer(capacity: 128 + record.message.utf8.count)
+    public func append(_ record: borrowing LogRecord) {
+        var line = LogBuffer.acquireThreadBuffer()
         layout.render(record, into: &line)
         line.append(UInt8(ascii: "\n"))
         writer.submit(line.bytes(), durable: record.level.value >= syncThreshold)
+        line.releaseThreadBuffer()
     }
 
     public func flush() { writer.flush() }
@@ -73,14 +74,14 @@ public final class RecordingAppender: LogAppender {
         self.limit = max(1, limit)
     }
 
-    public func append(_ record: LogRecord) {
+    public func append(_ record: borrowing LogRecord) {
         let line = layout?.string(for: record)
         state.withLock { state in
             if state.records.count >= limit {
                 state.records.removeFirst()
                 if !state.lines.isEmpty { state.lines.removeFirst() }
             }
-            state.records.append(record)
+            state.records.append(copy record)
             if let line { state.lines.append(line) }
             state.counters.lines += 1
             state.counters.bytes += line?.utf8.count ?? 0
@@ -117,7 +118,7 @@ public final class LogLevelFilterAppender: LogAppender {
         self.maximum = maxLevel
     }
 
-    public func append(_ record: LogRecord) {
+    public func append(_ record: borrowing LogRecord) {
         if record.level.value >= minimum.value && record.level.value <= maximum.value { target.append(record) }
     }
 }
@@ -133,7 +134,7 @@ public final class CategoryFilterAppender: LogAppender {
         self.excluded = Set(exclude)
     }
 
-    public func append(_ record: LogRecord) {
+    public func append(_ record: borrowing LogRecord) {
         if !excluded.contains(record.category) { target.append(record) }
     }
 }
@@ -157,7 +158,7 @@ public final class NoLogFilterAppender: LogAppender {
             )
     }
 
-    public func append(_ record: LogRecord) {
+    public func append(_ record: borrowing LogRecord) {
         if let expression {
             let message = record.message
             let range = NSRange(message.startIndex..<message.endIndex, in: message)

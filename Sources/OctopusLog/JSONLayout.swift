@@ -21,7 +21,7 @@ public struct JSONLayout: LogLayout {
         self.hostnameJSON = Array(host.bytes())
     }
 
-    public func render(_ record: LogRecord, into out: inout LogBuffer) {
+    public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
         out.appendUTF8("{\"time\":\"")
         timestamp.render(record.timestamp, into: &out)
         // ISO-8601 with an explicit offset, `+00:00` for UTC (not `Z`), so every line has the same shape.

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import Synchronization
 
 /// Renders a ``LogRecord`` into bytes. The appender adds the line's newline; a layout renders none itself
 /// (a pattern's `%n` adds one more, as in log4js).
@@ -11,15 +12,17 @@ import Logging
 /// Layouts run on the logging thread for every event: they append straight into the output buffer and keep
 /// everything that can be computed once (compiled patterns, zone offset caches) in their own state.
 public protocol LogLayout: Sendable {
-    func render(_ record: LogRecord, into output: inout LogBuffer)
+    func render(_ record: borrowing LogRecord, into output: inout LogBuffer)
 }
 
 extension LogLayout {
     /// The record rendered as a string, for tests and tools.
     public func string(for record: LogRecord) -> String {
-        var buffer = LogBuffer()
+        var buffer = LogBuffer.acquireThreadBuffer()
         render(record, into: &buffer)
-        return buffer.string
+        let text = buffer.string
+        buffer.releaseThreadBuffer()
+        return text
     }
 }
 
@@ -45,17 +48,49 @@ public struct LayoutEnvironment: Sendable, Hashable {
 }
 
 /// Renders a timestamp in a zone with a ``DateFormat``; shared by the layouts.
-struct TimestampRenderer: Sendable {
+///
+/// Rendered dates are cached per thread for the millisecond they show (see ``ThreadScratch``): at a million lines
+/// a second, a thousand lines share each rendering.
+final class TimestampRenderer: Sendable {
     let format: DateFormat
     let offsets: ZoneOffsetCache
+    let serial: Int
 
     init(format: DateFormat, timeZone: LogTimeZone) {
         self.format = format
         self.offsets = ZoneOffsetCache(timeZone)
+        self.serial = rendererSerials.add(1, ordering: .relaxed).newValue
     }
 
     @inline(__always)
     func render(_ timestamp: LogTimestamp, into out: inout LogBuffer) {
+        guard let scratch = out.scratch else {
+            renderUncached(timestamp, into: &out)
+            return
+        }
+        let milliseconds = Int32(timestamp.milliseconds)
+        let keys = scratch.pointee.dateKeys
+        var slot = -1
+        for i in 0..<ThreadScratch.dateSlots where keys[i].renderer == serial {
+            if keys[i].seconds == timestamp.seconds && keys[i].milliseconds == milliseconds {
+                out.append(UnsafeBufferPointer(start: scratch.pointee.dateText + i * ThreadScratch.dateBytes, count: Int(keys[i].length)))
+                return
+            }
+            slot = i
+        }
+        let start = out.count
+        renderUncached(timestamp, into: &out)
+        let length = out.count - start
+        guard length <= ThreadScratch.dateBytes else { return }
+        if slot < 0 {
+            slot = scratch.pointee.nextSlot
+            scratch.pointee.nextSlot = (slot + 1) % ThreadScratch.dateSlots
+        }
+        keys[slot] = ThreadScratch.DateKey(renderer: serial, seconds: timestamp.seconds, milliseconds: milliseconds, length: Int32(length))
+        (scratch.pointee.dateText + slot * ThreadScratch.dateBytes).update(from: out.bytes(from: start).baseAddress!, count: length)
+    }
+
+    func renderUncached(_ timestamp: LogTimestamp, into out: inout LogBuffer) {
         format.render(CivilTime(timestamp, offsetSeconds: offsets.offset(at: timestamp.seconds)), into: &out)
     }
 }
@@ -96,7 +131,7 @@ public struct BasicLayout: LogLayout {
         self.timestamp = TimestampRenderer(format: .iso8601, timeZone: timeZone)
     }
 
-    public func render(_ record: LogRecord, into out: inout LogBuffer) {
+    public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
         renderPrefix(record, into: &out)
         out.appendUTF8(record.message)
         appendMetadataSuffix(record, into: &out)
@@ -122,7 +157,7 @@ public struct ColoredLayout: LogLayout {
         self.basic = BasicLayout(timeZone: timeZone)
     }
 
-    public func render(_ record: LogRecord, into out: inout LogBuffer) {
+    public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
         out.appendUTF8(record.level.colour.start)
         basic.renderPrefix(record, into: &out)
         out.appendUTF8(LogColour.end)
@@ -135,7 +170,7 @@ public struct ColoredLayout: LogLayout {
 public struct MessagePassThroughLayout: LogLayout {
     public init() {}
 
-    public func render(_ record: LogRecord, into out: inout LogBuffer) {
+    public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
         out.appendUTF8(record.message)
     }
 }

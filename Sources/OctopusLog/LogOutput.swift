@@ -5,14 +5,29 @@ public struct LogBuffer: ~Copyable {
     @usableFromInline var capacity: Int
     /// The number of bytes written so far.
     public private(set) var count: Int
+    /// Whether `base` is this buffer's own memory (else it is the thread scratch's).
+    @usableFromInline var owned: Bool
+    /// The thread's scratch, when rendering through it (gives access to the date cache).
+    var scratch: UnsafeMutablePointer<ThreadScratch>?
 
     public init(capacity: Int = 256) {
         self.capacity = Swift.max(16, capacity)
         self.base = .allocate(capacity: self.capacity)
         self.count = 0
+        self.owned = true
+        self.scratch = nil
     }
 
-    deinit { base.deallocate() }
+    /// A buffer over the thread scratch's line memory.
+    init(borrowing scratch: UnsafeMutablePointer<ThreadScratch>) {
+        self.base = scratch.pointee.line
+        self.capacity = scratch.pointee.lineCapacity
+        self.count = 0
+        self.owned = false
+        self.scratch = scratch
+    }
+
+    deinit { if owned { base.deallocate() } }
 
     @inline(__always)
     mutating func reserve(_ extra: Int) {
@@ -25,7 +40,8 @@ public struct LogBuffer: ~Copyable {
         while newCapacity < needed { newCapacity *= 2 }
         let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         newBase.update(from: base, count: count)
-        base.deallocate()
+        if owned { base.deallocate() }
+        owned = true
         base = newBase
         capacity = newCapacity
     }
@@ -50,16 +66,23 @@ public struct LogBuffer: ~Copyable {
         bytes.withUnsafeBufferPointer { append($0) }
     }
 
+    /// Appends the UTF-8 bytes of `text` (read in place for native strings: no copy of the string).
     @inline(__always)
     public mutating func appendUTF8(_ text: String) {
-        var text = text
-        text.withUTF8 { append($0) }
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { append($0) }
+        if done == nil {
+            var copy = text
+            copy.withUTF8 { append($0) }
+        }
     }
 
     @inline(__always)
     public mutating func appendUTF8(_ text: Substring) {
-        var text = text
-        text.withUTF8 { append($0) }
+        let done: Void? = text.utf8.withContiguousStorageIfAvailable { append($0) }
+        if done == nil {
+            var copy = text
+            copy.withUTF8 { append($0) }
+        }
     }
 
     /// `value` in decimal, zero-padded to `width` digits (more digits when it needs them).

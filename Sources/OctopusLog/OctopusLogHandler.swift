@@ -63,8 +63,8 @@ public struct OctopusLogHandler: LogHandler {
             function: event.function,
             line: event.line
         )
-        for appender in node.appenders {
-            appender.append(record)
+        node.appenders.withUnsafeBufferPointer { appenders in
+            for index in appenders.indices { appenders[index].append(record) }
         }
     }
 }

@@ -194,7 +194,7 @@ public struct PatternLayout: LogLayout {
         return compiled
     }
 
-    public func render(_ record: LogRecord, into out: inout LogBuffer) {
+    public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
         let literals = compiled.literals
         for piece in compiled.pieces {
             switch piece {
