@@ -41,13 +41,17 @@ let isFloor = arguments[1] == "floor"
 let path = isFloor ? "/dev/null" : arguments[1]
 let count = arguments.count > 2 ? Int(arguments[2]) ?? 1_000_000 : 1_000_000
 let threads = max(1, arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1)
+// An optional fourth argument swaps the layout, to see what rendering costs: `message` (the message alone).
+let layout: LayoutConfiguration =
+    arguments.count > 4 && arguments[4] == "message"
+    ? .messagePassThrough : .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", tokens: [:], timeZone: .local)
 if !isFloor { try? FileManager.default.removeItem(atPath: path) }
 
 let configuration = LogConfiguration(
     appenders: [
         "file": AppenderConfiguration(
             .file(FileAppenderOptions(filename: path)),
-            layout: .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", tokens: [:], timeZone: .local)
+            layout: layout
         )
     ],
     categories: ["default": CategoryConfiguration(appenders: ["file"], level: .info)]

@@ -101,6 +101,21 @@ public struct LogLevelTable: Sendable {
 }
 
 extension Logger.Level {
+    /// The level with this ordinal (0 trace … 6 critical); `critical` beyond. (`allCases` would build an array on
+    /// every call, and this is read on every log call.)
+    @inline(__always)
+    init(ordinal: Int) {
+        switch ordinal {
+        case 0: self = .trace
+        case 1: self = .debug
+        case 2: self = .info
+        case 3: self = .notice
+        case 4: self = .warning
+        case 5: self = .error
+        default: self = .critical
+        }
+    }
+
     @inline(__always)
     var ordinal: Int {
         switch self {

@@ -33,8 +33,7 @@ public struct OctopusLogHandler: LogHandler {
             if let levelOverride {
                 return node.table.swiftLogThreshold(for: levelOverride.value) ?? .critical
             }
-            let ordinal = node.swiftLogOrdinal.load(ordering: .relaxed)
-            return ordinal < Logger.Level.allCases.count ? Logger.Level.allCases[ordinal] : .critical
+            return Logger.Level(ordinal: node.swiftLogOrdinal.load(ordering: .relaxed))
         }
         set {
             levelOverride = node.table.level(for: newValue)
@@ -63,8 +62,7 @@ public struct OctopusLogHandler: LogHandler {
             function: event.function,
             line: event.line
         )
-        node.appenders.withUnsafeBufferPointer { appenders in
-            for index in appenders.indices { appenders[index].append(record) }
-        }
+        let appenders = node.appenders
+        for index in appenders.indices { appenders[index].append(record) }
     }
 }
