@@ -79,12 +79,13 @@ final class Samples: @unchecked Sendable {
 }
 let samples = Samples()
 
-let start = monotonicNanos()
-if threads == 1 {
+/// Logs lines `first..<first+count`, timing one call in `sampleEvery` on its own.
+@Sendable func logLines(_ first: Int, _ count: Int) -> [UInt64] {
     var local: [UInt64] = []
     local.reserveCapacity(count / sampleEvery + 1)
-    for i in 0..<count {
-        if i % sampleEvery == 0 {
+    for k in 0..<count {
+        let i = first + k
+        if k % sampleEvery == 0 {
             let t0 = monotonicNanos()
             logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
             local.append(monotonicNanos() - t0)
@@ -92,24 +93,18 @@ if threads == 1 {
             logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
         }
     }
-    samples.add(local)
+    return local
+}
+
+let start = monotonicNanos()
+if threads == 1 {
+    samples.add(logLines(0, count))
 } else {
     let group = DispatchGroup()
     for t in 0..<threads {
         group.enter()
         Thread.detachNewThread {
-            var local: [UInt64] = []
-            for k in 0..<perThread {
-                let i = t * perThread + k
-                if k % sampleEvery == 0 {
-                    let t0 = monotonicNanos()
-                    logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
-                    local.append(monotonicNanos() - t0)
-                } else {
-                    logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
-                }
-            }
-            samples.add(local)
+            samples.add(logLines(t * perThread, perThread))
             group.leave()
         }
     }

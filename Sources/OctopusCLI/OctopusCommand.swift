@@ -32,6 +32,19 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+extension ConfigOptions {
+    /// Loads the configuration and opens its log system; a file that cannot be opened exits 1.
+    func loadWithLogging() throws -> (OctopusConfiguration, LogSystem) {
+        let configuration = try load()
+        do {
+            return (configuration, try LogSystem(configuration.log))
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
@@ -75,14 +88,7 @@ extension OctopusCommand {
         var message: [String]
 
         func run() throws {
-            let configuration = try options.load()
-            let logging: LogSystem
-            do {
-                logging = try LogSystem(configuration.log)
-            } catch {
-                printError(error.description)
-                throw ExitCode(1)
-            }
+            let (_, logging) = try options.loadWithLogging()
             defer { logging.shutdownNow() }
             guard let resolved = logging.levels.level(named: level) else {
                 printError("unknown level \"\(level)\"; levels are \(logging.levels.levels.map(\.name).joined(separator: ", "))")
@@ -100,14 +106,7 @@ extension OctopusCommand {
         @OptionGroup var options: ConfigOptions
 
         func run() async throws {
-            let configuration = try options.load()
-            let logging: LogSystem
-            do {
-                logging = try LogSystem(configuration.log)
-            } catch {
-                printError(error.description)
-                throw ExitCode(1)
-            }
+            let (configuration, logging) = try options.loadWithLogging()
             logging.bootstrap()
             let logger = Logger(label: "octopus")
             let group = ServiceGroup(

@@ -68,20 +68,10 @@ public struct LogBuffer: ~Copyable {
 
     /// Appends the UTF-8 bytes of `text` (read in place for native strings: no copy of the string).
     @inline(__always)
-    public mutating func appendUTF8(_ text: String) {
+    public mutating func appendUTF8<Text: StringProtocol>(_ text: Text) {
         let done: Void? = text.utf8.withContiguousStorageIfAvailable { append($0) }
         if done == nil {
-            var copy = text
-            copy.withUTF8 { append($0) }
-        }
-    }
-
-    @inline(__always)
-    public mutating func appendUTF8(_ text: Substring) {
-        let done: Void? = text.utf8.withContiguousStorageIfAvailable { append($0) }
-        if done == nil {
-            var copy = text
-            copy.withUTF8 { append($0) }
+            for byte in text.utf8 { append(byte) }
         }
     }
 

@@ -98,6 +98,14 @@ public struct PatternLayout: LogLayout {
         func fail(_ reason: String, at offset: Int) -> PatternError {
             PatternError(pattern: pattern, offset: offset, reason: reason)
         }
+        /// The positive number a `{…}` specifier holds, `nil` without one.
+        func positive(_ specifier: String?, _ token: String, at offset: Int) throws(PatternError) -> Int? {
+            guard let specifier else { return nil }
+            guard let n = Int(specifier), n > 0 else {
+                throw fail("\(token) takes a positive number, not \"\(specifier)\"", at: offset)
+            }
+            return n
+        }
         func number(allowSign: Bool) -> Int? {
             var sign = 1
             let start = i
@@ -151,15 +159,7 @@ public struct PatternLayout: LogLayout {
             switch conversion {
             case "d": field = .date(renderer: renderer(specifier ?? "ISO8601"))
             case "p": field = .level
-            case "c":
-                if let specifier {
-                    guard let n = Int(specifier), n > 0 else {
-                        throw fail("%c{N} takes a positive number, not \"\(specifier)\"", at: start)
-                    }
-                    field = .category(precision: n)
-                } else {
-                    field = .category(precision: nil)
-                }
+            case "c": field = .category(precision: try positive(specifier, "%c{N}", at: start))
             case "m": field = .message
             case "n": field = .newline
             case "h": field = .hostname
@@ -172,15 +172,7 @@ public struct PatternLayout: LogLayout {
                 guard let specifier, !specifier.isEmpty else { throw fail("%x needs a token name: %x{name}", at: start) }
                 field = .user(name: name(specifier))
             case "X": field = .metadata(key: specifier.map(name))
-            case "f":
-                if let specifier {
-                    guard let n = Int(specifier), n > 0 else {
-                        throw fail("%f{depth} takes a positive number, not \"\(specifier)\"", at: start)
-                    }
-                    field = .file(depth: n)
-                } else {
-                    field = .file(depth: nil)
-                }
+            case "f": field = .file(depth: try positive(specifier, "%f{depth}", at: start))
             case "l": field = .line
             case "M", "F": field = .function
             case "o", "s", "C", "A": field = .nothing
