@@ -24,6 +24,8 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["libz-dev"])]
         ),
+        // What Glibc's Swift module does not expose (renameat2, and later close_range, PR_SET_PDEATHSIG, pidfd_open).
+        .target(name: "CShims"),
         // Configuration values with their origin, YAML/JSON loading, deep merge, strict reading.
         .target(
             name: "OctopusConfig",
@@ -34,6 +36,7 @@ let package = Package(
             dependencies: [
                 "OctopusConfig",
                 "CZlib",
+                "CShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -70,7 +73,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "CShims" {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("InternalImportsByDefault"))

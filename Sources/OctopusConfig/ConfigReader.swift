@@ -3,6 +3,8 @@ import Foundation
 /// Collects every ``ConfigIssue`` found while reading a configuration, so all are reported at once.
 public final class ConfigIssueCollector {
     public private(set) var issues: [ConfigIssue] = []
+    /// What is accepted but should change (deprecated keys); never stops a start.
+    public private(set) var warnings: [ConfigIssue] = []
 
     public init() {}
 
@@ -12,6 +14,10 @@ public final class ConfigIssueCollector {
 
     public func add(at path: String, _ message: String, origin: ConfigOrigin?) {
         issues.append(ConfigIssue(path: path, message: message, origin: origin))
+    }
+
+    public func warn(at path: String, _ message: String, origin: ConfigOrigin?) {
+        warnings.append(ConfigIssue(path: path, message: message, origin: origin))
     }
 
     /// Throws a ``ConfigurationError`` holding every issue, if there is any.

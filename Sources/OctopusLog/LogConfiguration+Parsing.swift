@@ -63,6 +63,7 @@ extension LogConfiguration {
             }
         }
         self.init(appenders: appenders, categories: categories, levels: customLevels)
+        self.warnings = issues.warnings
         let known = Set(issues.issues.map(\.path))
         for issue in validate() where !known.contains(issue.path) {
             issues.add(ConfigIssue(path: issue.path, message: issue.message, origin: Self.origin(of: issue.path, in: section)))
@@ -152,9 +153,15 @@ extension LogConfiguration {
         return size
     }
 
-    static let appenderTypes = ["stdout", "stderr", "console", "file", "logLevelFilter", "categoryFilter", "noLogFilter", "recording"]
+    static let appenderTypes = ["stdout", "stderr", "console", "file", "dateFile", "logLevelFilter", "categoryFilter", "noLogFilter", "recording"]
     static let writerKeys = ["bufferSize", "overflow", "syncLevel"]
-    static let fileKeys = ["filename", "maxLogSize", "backups", "compress", "keepFileExt", "fileNameSep", "mode", "flags", "encoding", "fsync"]
+    /// Keys both file appenders take.
+    static let commonFileKeys = [
+        "filename", "maxLogSize", "compress", "keepFileExt", "fileNameSep", "mode", "flags", "encoding", "fsync",
+        "maxDays", "maxTotalSize", "compressionLevel",
+    ]
+    static let fileKeys = commonFileKeys + ["backups"]
+    static let dateFileKeys = commonFileKeys + ["pattern", "alwaysIncludePattern", "numBackups", "daysToKeep", "timezone"]
 
     static func readAppender(name: String, _ value: ConfigValue, path: String, table: LogLevelTable, issues: ConfigIssueCollector) -> AppenderConfiguration? {
         guard value.objectPairs != nil else {
@@ -169,6 +176,7 @@ extension LogConfiguration {
         switch type {
         case "stdout", "stderr", "console": allowed += ["layout"] + writerKeys
         case "file": allowed += ["layout"] + writerKeys + fileKeys
+        case "dateFile": allowed += ["layout"] + writerKeys + dateFileKeys
         case "logLevelFilter": allowed += ["appender", "level", "maxLevel"]
         case "categoryFilter", "noLogFilter": allowed += ["appender", "exclude"]
         case "recording": allowed += ["layout", "maxRecords"]
@@ -176,8 +184,8 @@ extension LogConfiguration {
             var message = "appender \"\(name)\" has type \"\(type)\", which Octopus does not have, at \(path).type"
             if let suggestion = ConfigObjectReader.suggestion(for: type, among: appenderTypes) {
                 message += "; did you mean \"\(suggestion)\"?"
-            } else if type == "dateFile" || type == "fileSync" {
-                message += "; date rotation is not available yet"
+            } else if type == "fileSync" || type == "multiFile" {
+                message += "; use \"file\" (Octopus's file appender never blocks on the disk)"
             } else {
                 message += "; types are \(appenderTypes.joined(separator: ", "))"
             }
@@ -204,25 +212,43 @@ extension LogConfiguration {
         case "stderr": kind = .stderr
         case "console": kind = .console
         case "file":
-            let filename = object.string("filename", required: true) ?? ""
-            if object.raw("filename") != nil, filename.isEmpty { object.report("filename", "empty file name at \(object.path(of: "filename"))") }
-            var options = FileAppenderOptions(filename: filename)
-            options.maxLogSize = readSize(object, "maxLogSize", minimum: 1)
-            if let backups = object.int("backups") {
-                if backups < 0 { object.report("backups", "backups must be 0 or more at \(object.path(of: "backups"))") } else { options.backups = backups }
-            }
-            options.compress = object.bool("compress") ?? false
-            options.keepFileExt = object.bool("keepFileExt") ?? false
-            options.fileNameSep = object.string("fileNameSep") ?? "."
-            writer.fsync = object.bool("fsync") ?? false
-            if let mode = readMode(object) { writer.mode = mode }
-            if let flags = object.string("flags"), flags != "a" {
-                object.report("flags", "flags \"\(flags)\" at \(object.path(of: "flags")) is not supported; Octopus always appends (\"a\")")
-            }
-            if let encoding = object.string("encoding"), !["utf8", "utf-8"].contains(encoding.lowercased()) {
-                object.report("encoding", "encoding \"\(encoding)\" at \(object.path(of: "encoding")) is not supported; Octopus writes UTF-8")
-            }
+            let common = readFileCommon(object, writer: &writer)
+            var options = FileAppenderOptions(
+                filename: common.filename, maxLogSize: common.maxLogSize, compress: common.compress,
+                keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep, maxDays: common.maxDays,
+                maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
+            )
+            if let backups = readCount(object, "backups") { options.backups = backups }
             kind = .file(options)
+        case "dateFile":
+            let common = readFileCommon(object, writer: &writer)
+            var options = DateFileAppenderOptions(
+                filename: common.filename, keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep,
+                compress: common.compress, maxLogSize: common.maxLogSize, maxDays: common.maxDays,
+                maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
+            )
+            if let pattern = object.string("pattern") {
+                if RollPeriod(pattern: pattern, timeZone: .utc) == nil {
+                    object.report("pattern", "date pattern \"\(pattern)\" at \(object.path(of: "pattern")) has no date or time field (yyyy, MM, dd, hh, mm, ss) or has a zone offset (O)")
+                } else {
+                    options.pattern = pattern
+                }
+            }
+            options.alwaysIncludePattern = object.bool("alwaysIncludePattern") ?? false
+            if let count = readCount(object, "numBackups") {
+                options.numBackups = count
+            } else if let count = readCount(object, "daysToKeep") {
+                options.numBackups = count
+                issues.warn(at: object.path(of: "daysToKeep"), "\"daysToKeep\" at \(object.path(of: "daysToKeep")) is deprecated (it counts files, not days): use \"numBackups\", or \"maxDays\" for an age", origin: object.raw("daysToKeep")?.origin)
+            }
+            if let name = object.string("timezone") {
+                if let zone = LogTimeZone(parsing: name) {
+                    options.timeZone = zone
+                } else {
+                    object.report("timezone", "unknown time zone \"\(name)\" at \(object.path(of: "timezone")); use local, UTC or an IANA name such as Europe/Paris")
+                }
+            }
+            kind = .dateFile(options)
         case "logLevelFilter":
             let target = object.string("appender", required: true) ?? ""
             if !object.has("level") { object.report("level", "missing key \"level\" at \(path)") }
@@ -245,6 +271,57 @@ extension LogConfiguration {
             kind = .recording(limit: limit)
         }
         return AppenderConfiguration(kind, layout: layout, writer: writer, syncLevel: syncLevel)
+    }
+
+    struct FileCommon {
+        var filename = ""
+        var maxLogSize: Int?
+        var compress = false
+        var keepFileExt = false
+        var fileNameSep = "."
+        var maxDays: Int?
+        var maxTotalSize: Int?
+        var compressionLevel = 6
+    }
+
+    /// The keys `file` and `dateFile` share; the writer keys among them go into `writer`.
+    static func readFileCommon(_ object: ConfigObjectReader, writer: inout WriterOptions) -> FileCommon {
+        var common = FileCommon()
+        common.filename = object.string("filename", required: true) ?? ""
+        if object.raw("filename") != nil, common.filename.isEmpty { object.report("filename", "empty file name at \(object.path(of: "filename"))") }
+        common.maxLogSize = readSize(object, "maxLogSize", minimum: 1)
+        common.compress = object.bool("compress") ?? false
+        common.keepFileExt = object.bool("keepFileExt") ?? false
+        common.fileNameSep = object.string("fileNameSep") ?? "."
+        if common.fileNameSep.isEmpty || common.fileNameSep.contains("/") {
+            object.report("fileNameSep", "fileNameSep at \(object.path(of: "fileNameSep")) must be a non-empty text without \"/\"")
+        }
+        common.maxDays = readCount(object, "maxDays", minimum: 1)
+        common.maxTotalSize = readSize(object, "maxTotalSize", minimum: 1)
+        if let level = object.int("compressionLevel") {
+            if (1...9).contains(level) { common.compressionLevel = level } else {
+                object.report("compressionLevel", "compressionLevel at \(object.path(of: "compressionLevel")) must be 1 to 9")
+            }
+        }
+        writer.fsync = object.bool("fsync") ?? false
+        if let mode = readMode(object) { writer.mode = mode }
+        if let flags = object.string("flags"), flags != "a" {
+            object.report("flags", "flags \"\(flags)\" at \(object.path(of: "flags")) is not supported; Octopus always appends (\"a\")")
+        }
+        if let encoding = object.string("encoding"), !["utf8", "utf-8"].contains(encoding.lowercased()) {
+            object.report("encoding", "encoding \"\(encoding)\" at \(object.path(of: "encoding")) is not supported; Octopus writes UTF-8")
+        }
+        return common
+    }
+
+    /// A whole number of at least `minimum`.
+    static func readCount(_ object: ConfigObjectReader, _ key: String, minimum: Int = 0) -> Int? {
+        guard let count = object.int(key) else { return nil }
+        guard count >= minimum else {
+            object.report(key, "\(key) must be \(minimum) or more at \(object.path(of: key))")
+            return nil
+        }
+        return count
     }
 
     /// A file mode: an integer (as log4js's JSON gives it, `384` for 0o600), or a string of octal digits (`"0640"`).

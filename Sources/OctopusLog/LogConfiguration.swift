@@ -15,6 +15,8 @@ public struct LogConfiguration: Sendable {
     public var categories: [String: CategoryConfiguration]
     /// Custom levels, added to (or replacing) the built-in ones.
     public var levels: [LogLevel]
+    /// What was accepted but deserves a change (deprecated keys), with key paths. `config check` prints them.
+    public var warnings: [ConfigIssue] = []
 
     public init(
         appenders: [String: AppenderConfiguration],
@@ -119,8 +121,8 @@ public enum LayoutConfiguration: Sendable {
     }
 }
 
-/// The `file` appender's options (log4js's names). Size rotation arrives with the rotation work; the options are
-/// read and checked now so a log4js configuration carries over.
+/// The `file` appender's options (log4js's names): a file that rolls by size when `maxLogSize` is set, to
+/// `app.log.1` (the newest) … `app.log.<backups>`.
 public struct FileAppenderOptions: Sendable, Hashable {
     public var filename: String
     /// Bytes after which the file rolls; `nil` never rolls.
@@ -129,6 +131,12 @@ public struct FileAppenderOptions: Sendable, Hashable {
     public var compress: Bool
     public var keepFileExt: Bool
     public var fileNameSep: String
+    /// Rolled files older than this many days are removed.
+    public var maxDays: Int?
+    /// The oldest rolled files are removed while all of them together exceed this many bytes.
+    public var maxTotalSize: Int?
+    /// gzip level of `compress`, 1 to 9.
+    public var compressionLevel: Int
 
     public init(
         filename: String,
@@ -136,7 +144,10 @@ public struct FileAppenderOptions: Sendable, Hashable {
         backups: Int = 5,
         compress: Bool = false,
         keepFileExt: Bool = false,
-        fileNameSep: String = "."
+        fileNameSep: String = ".",
+        maxDays: Int? = nil,
+        maxTotalSize: Int? = nil,
+        compressionLevel: Int = 6
     ) {
         self.filename = filename
         self.maxLogSize = maxLogSize
@@ -144,6 +155,73 @@ public struct FileAppenderOptions: Sendable, Hashable {
         self.compress = compress
         self.keepFileExt = keepFileExt
         self.fileNameSep = fileNameSep
+        self.maxDays = maxDays
+        self.maxTotalSize = maxTotalSize
+        self.compressionLevel = compressionLevel
+    }
+
+    /// How the file rolls, or `nil` when it never does.
+    var rotation: RotationOptions? {
+        guard maxLogSize != nil else { return nil }
+        return RotationOptions(
+            maxLogSize: maxLogSize, keepFileExt: keepFileExt, fileNameSep: fileNameSep, backups: backups,
+            compress: compress, compressionLevel: compressionLevel, maxDays: maxDays, maxTotalSize: maxTotalSize
+        )
+    }
+}
+
+/// The `dateFile` appender's options (log4js's names): a file that rolls at each period of `pattern` to
+/// `app.log.2024-01-01` (the date is the period the file covers), and within a period by size when `maxLogSize`
+/// is set (`app.log.2024-01-01.1`, the newest first).
+public struct DateFileAppenderOptions: Sendable, Hashable {
+    public var filename: String
+    public var pattern: String
+    public var alwaysIncludePattern: Bool
+    public var keepFileExt: Bool
+    public var fileNameSep: String
+    /// How many rolled files to keep (log4js's default: 1).
+    public var numBackups: Int
+    public var compress: Bool
+    public var maxLogSize: Int?
+    public var timeZone: LogTimeZone
+    public var maxDays: Int?
+    public var maxTotalSize: Int?
+    public var compressionLevel: Int
+
+    public init(
+        filename: String,
+        pattern: String = "yyyy-MM-dd",
+        alwaysIncludePattern: Bool = false,
+        keepFileExt: Bool = false,
+        fileNameSep: String = ".",
+        numBackups: Int = 1,
+        compress: Bool = false,
+        maxLogSize: Int? = nil,
+        timeZone: LogTimeZone = .local,
+        maxDays: Int? = nil,
+        maxTotalSize: Int? = nil,
+        compressionLevel: Int = 6
+    ) {
+        self.filename = filename
+        self.pattern = pattern
+        self.alwaysIncludePattern = alwaysIncludePattern
+        self.keepFileExt = keepFileExt
+        self.fileNameSep = fileNameSep
+        self.numBackups = numBackups
+        self.compress = compress
+        self.maxLogSize = maxLogSize
+        self.timeZone = timeZone
+        self.maxDays = maxDays
+        self.maxTotalSize = maxTotalSize
+        self.compressionLevel = compressionLevel
+    }
+
+    var rotation: RotationOptions {
+        RotationOptions(
+            maxLogSize: maxLogSize, pattern: pattern, alwaysIncludePattern: alwaysIncludePattern,
+            keepFileExt: keepFileExt, fileNameSep: fileNameSep, backups: numBackups, compress: compress,
+            compressionLevel: compressionLevel, maxDays: maxDays, maxTotalSize: maxTotalSize, timeZone: timeZone
+        )
     }
 }
 
@@ -155,6 +233,7 @@ public struct AppenderConfiguration: Sendable {
         /// log4js's `console`; writes to stdout.
         case console
         case file(FileAppenderOptions)
+        case dateFile(DateFileAppenderOptions)
         case logLevelFilter(appender: String, level: LogLevel, maxLevel: LogLevel)
         case categoryFilter(appender: String, exclude: [String])
         case noLogFilter(appender: String, exclude: [String])

@@ -1,6 +1,10 @@
 public import Logging
 public import ServiceLifecycle
+import Dispatch
 import OctopusConfig
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The running logging system: the appenders a ``LogConfiguration`` describes, with their files open, and the
@@ -24,6 +28,8 @@ public final class LogSystem: Service, Sendable {
     private let appendersByName: [String: any LogAppender]
     /// The appenders that hold something to drain and close (not the filters, which only pass records on).
     private let ownedAppenders: [any LogAppender]
+    /// Finishes rolls (naming, compressing, retention) off the writers' threads.
+    private let maintenance: MaintenanceQueue
 
     private struct State {
         var nodes: [String: CategoryNode] = [:]
@@ -54,6 +60,8 @@ public final class LogSystem: Service, Sendable {
         var writers: [WriterTarget: LogWriter] = [:]
         var built: [String: any LogAppender] = [:]
         var owned: [any LogAppender] = []
+        let maintenance = MaintenanceQueue()
+        let context = BuildContext(environment: environment, clock: clock, maintenance: maintenance)
         do throws(LogSystemError) {
             // Appenders that hold something first, then each filter once its target exists (validation has
             // ruled out missing targets and cycles, so every round builds at least one).
@@ -66,7 +74,7 @@ public final class LogSystem: Service, Sendable {
                         next.append(name)
                         continue
                     }
-                    let made = try Self.make(appender, named: name, environment: environment, writers: &writers, built: built)
+                    let made = try Self.make(appender, named: name, context: context, writers: &writers, built: built)
                     built[name] = made
                     if appender.filterTarget == nil { owned.append(made) }
                 }
@@ -77,34 +85,44 @@ public final class LogSystem: Service, Sendable {
             }
         } catch {
             for writer in writers.values { writer.shutdown() }
+            maintenance.shutdown()
             throw error
         }
+        self.maintenance = maintenance
         self.appendersByName = built
         self.ownedAppenders = owned
         self.tree = CategoryTree(configured: configuration.categories, appenders: built)
     }
 
+    /// What building an appender needs besides its configuration.
+    private struct BuildContext {
+        var environment: LayoutEnvironment
+        var clock: LogClock
+        var maintenance: MaintenanceQueue
+    }
+
     private static func make(
         _ appender: AppenderConfiguration,
         named name: String,
-        environment: LayoutEnvironment,
+        context: BuildContext,
         writers: inout [WriterTarget: LogWriter],
         built: [String: any LogAppender]
     ) throws(LogSystemError) -> any LogAppender {
         let layout: any LogLayout
         do {
-            layout = try appender.layout.make(environment: environment)
+            layout = try appender.layout.make(environment: context.environment)
         } catch {
             throw LogSystemError(.invalidConfiguration, "invalid pattern at log.appenders.\(name).layout.pattern: \(error)")
         }
-        func writer(_ target: WriterTarget) throws(LogSystemError) -> LogWriter {
+        func writer(_ target: WriterTarget, rotation: RotationOptions? = nil) throws(LogSystemError) -> LogWriter {
             if let existing = writers[target] {
-                guard existing.options == appender.writer else {
+                guard existing.options == appender.writer, existing.rotator?.options == rotation else {
                     throw LogSystemError(.invalidConfiguration, "appender \"\(name)\" writes \(target.name) with other writer options than another appender writing it, at log.appenders.\(name)")
                 }
                 return existing
             }
-            let made = try LogWriter(target: target, options: appender.writer) { count in
+            let rotator = rotation.map { Rotator(path: target.name, options: $0, maintenance: context.maintenance, clock: context.clock) }
+            let made = try LogWriter(target: target, options: appender.writer, rotator: rotator, clock: context.clock) { count in
                 let record = LogRecord(
                     level: .warn,
                     category: "octopus",
@@ -131,7 +149,11 @@ public final class LogSystem: Service, Sendable {
         case .stderr:
             return WriterAppender(layout: layout, writer: try writer(.descriptor(2, name: "stderr")), syncLevel: appender.syncLevel)
         case .file(let options):
-            return WriterAppender(layout: layout, writer: try writer(.file(options.filename)), syncLevel: appender.syncLevel)
+            let file = try writer(.file(options.filename), rotation: options.rotation)
+            return WriterAppender(layout: layout, writer: file, syncLevel: appender.syncLevel)
+        case .dateFile(let options):
+            let file = try writer(.file(options.filename), rotation: options.rotation)
+            return WriterAppender(layout: layout, writer: file, syncLevel: appender.syncLevel)
         case .recording(let limit):
             return RecordingAppender(layout: layout, limit: limit)
         case .logLevelFilter(let targetName, let level, let maxLevel):
@@ -237,6 +259,25 @@ public final class LogSystem: Service, Sendable {
         for case let appender as WriterAppender in ownedAppenders { appender.reopen() }
     }
 
+    /// Rolls every file appender whose period has ended by the system's clock, now. (Writers do this themselves at
+    /// each boundary; with an injected clock, tests call this after moving time.) Returns once the rolls are done;
+    /// naming and compressing go on in the background (see ``waitForArchiving()``).
+    public func checkRotation() {
+        for case let appender as WriterAppender in ownedAppenders { appender.writer.checkRotation() }
+    }
+
+    /// Rolls every rotating file appender now, whatever its size or period.
+    public func rollFiles() {
+        for case let appender as WriterAppender in ownedAppenders where appender.writer.rotator != nil {
+            appender.writer.roll()
+        }
+    }
+
+    /// Returns once every roll so far is named, compressed and retention applied.
+    public func waitForArchiving() {
+        maintenance.waitUntilIdle()
+    }
+
     /// Writes everything logged before the call, then closes every appender. Events logged later are counted as
     /// drops, never written half-way.
     public func shutdown() async throws {
@@ -251,10 +292,17 @@ public final class LogSystem: Service, Sendable {
         }
         guard first else { return }
         for appender in ownedAppenders { appender.shutdown() }
+        maintenance.shutdown()
     }
 
-    /// Runs until graceful shutdown of the service group, then drains and closes every appender.
+    /// Runs until graceful shutdown of the service group, then drains and closes every appender. While it runs,
+    /// SIGHUP reopens every file (for an external logrotate that moved them).
     public func run() async throws {
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler { [self] in self.reopenFiles() }
+        hangup.resume()
+        defer { hangup.cancel() }
         try? await gracefulShutdown()
         shutdownNow()
     }

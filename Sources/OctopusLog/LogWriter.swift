@@ -61,6 +61,12 @@ public struct AppenderCounters: Sendable, Hashable {
     public var writeErrors: Int = 0
     /// Lines lost to failed writes.
     public var lostLines: Int = 0
+    /// Files rolled (by size, by period, or on request).
+    public var rolls: Int = 0
+    /// Rolled files compressed.
+    public var archived: Int = 0
+    /// Rolled files that could not be compressed (reported on stderr; the plain file is kept).
+    public var archiveErrors: Int = 0
 
     public init() {}
 }
@@ -87,6 +93,9 @@ enum WriterTarget: Sendable, Hashable {
 final class LogWriter: @unchecked Sendable {
     let target: WriterTarget
     let options: WriterOptions
+    /// Rolling by size and period, for rotated files.
+    let rotator: Rotator?
+    private let clock: LogClock
     private let lock = ConditionLock()
     private let dropNotice: @Sendable (Int) -> [UInt8]
 
@@ -98,6 +107,8 @@ final class LogWriter: @unchecked Sendable {
     private var fsyncSequence: UInt64 = 0
     private var flushRequested = false
     private var reopenRequested = false
+    private var rollRequested = false
+    private var rotationCheckRequested = false
     private var stopping = false
     private var stopped = false
     private var writerIdle = false
@@ -109,6 +120,13 @@ final class LogWriter: @unchecked Sendable {
 
     // Owned by the writer thread.
     private var fd: Int32 = -1
+    /// The file open now (changes with the period when the hot file carries it).
+    private var currentPath: String
+    /// Its size, for size rolls.
+    private var fileSize = 0
+    /// The period the hot file covers (dated rotation).
+    private var periodStart: Int64 = 0
+    private var periodEnd: Int64 = .max
     private var openedIdentity: (dev: UInt64, ino: UInt64)?
     private var lastFileCheck: Double = 0
     private var failing = false
@@ -118,19 +136,39 @@ final class LogWriter: @unchecked Sendable {
     /// Opens the target (creating parent directories) and starts the writer thread.
     ///
     /// - Parameter dropNotice: renders the line that reports `n` dropped lines, in the appender's layout.
-    init(target: WriterTarget, options: WriterOptions, dropNotice: @escaping @Sendable (Int) -> [UInt8]) throws(LogSystemError) {
+    init(
+        target: WriterTarget,
+        options: WriterOptions,
+        rotator: Rotator? = nil,
+        clock: LogClock = .system,
+        dropNotice: @escaping @Sendable (Int) -> [UInt8]
+    ) throws(LogSystemError) {
         self.target = target
         self.options = options
+        self.rotator = rotator
+        self.clock = clock
         self.dropNotice = dropNotice
+        self.currentPath = target.name
         buffer.reserveCapacity(options.bufferSize)
         switch target {
         case .descriptor(let descriptor, _):
             fd = descriptor
         case .file(let path):
-            switch Self.open(path: path, mode: options.mode) {
-            case .success(let (descriptor, identity)):
+            let now = clock.now().seconds
+            if let rotator {
+                try Self.createDirectory(for: path)
+                rotator.recover(now: now)
+                currentPath = rotator.hotPath(at: now)
+                if let period = rotator.period {
+                    periodStart = period.start(containing: now)
+                    periodEnd = period.next(after: periodStart)
+                }
+            }
+            switch Self.open(path: currentPath, mode: options.mode) {
+            case .success(let (descriptor, identity, size)):
                 fd = descriptor
                 openedIdentity = identity
+                fileSize = size
             case .failure(let error):
                 throw error
             }
@@ -194,6 +232,25 @@ final class LogWriter: @unchecked Sendable {
         waitUntilWritten(acceptedSequence)
     }
 
+    /// Rolls the file now (whatever its size or period), after writing what is buffered, and waits.
+    func roll() {
+        lock.lock()
+        defer { lock.unlock() }
+        rollRequested = true
+        acceptedSequence &+= 1
+        waitUntilWritten(acceptedSequence)
+    }
+
+    /// Rolls now if a period boundary has passed by the clock (the writer's own timer does this too; with an
+    /// injected clock, tests call this after moving time), and waits.
+    func checkRotation() {
+        lock.lock()
+        defer { lock.unlock() }
+        rotationCheckRequested = true
+        acceptedSequence &+= 1
+        waitUntilWritten(acceptedSequence)
+    }
+
     /// Writes everything buffered, stops the thread and closes the file. Later submissions are counted as drops.
     func shutdown() {
         lock.lock()
@@ -210,8 +267,10 @@ final class LogWriter: @unchecked Sendable {
 
     var currentCounters: AppenderCounters {
         lock.lock()
-        defer { lock.unlock() }
-        return counters
+        var result = counters
+        lock.unlock()
+        rotator?.addCounts(to: &result)
+        return result
     }
 
     /// Lock held.
@@ -232,12 +291,16 @@ final class LogWriter: @unchecked Sendable {
         lock.lock()
         while true {
             while buffer.isEmpty && !stopping && !reopenRequested && writtenSequence == acceptedSequence
-                && !(unreportedDrops > 0 && (flushRequested || waiters > 0))
+                && !(unreportedDrops > 0 && (flushRequested || waiters > 0)) && !periodEnded()
             {
                 writerIdle = true
                 if unreportedDrops > 0 {
                     lock.waitForWork(seconds: 1)
                     if Self.monotonicSeconds() - firstUnreportedDrop >= 1 { break }
+                } else if periodEnd != .max {
+                    // Wake at the period boundary to roll even when nothing is written.
+                    let remaining = Double(periodEnd - clock.now().seconds)
+                    lock.waitForWork(seconds: min(60, max(0.01, remaining)))
                 } else {
                     lock.waitForWork()
                 }
@@ -259,6 +322,9 @@ final class LogWriter: @unchecked Sendable {
             let wantsFsync = fsyncSequence > writtenSequence
             let reopen = reopenRequested
             reopenRequested = false
+            let rollNow = rollRequested
+            rollRequested = false
+            rotationCheckRequested = false
             let isFinal = stopping
             var noticeCount = 0
             // Report drops once the pressure has eased (this batch is under half the buffer), on flush or
@@ -274,14 +340,16 @@ final class LogWriter: @unchecked Sendable {
             lock.unlock()
 
             if reopen { reopenFile() }
+            if periodEnded() { rollForPeriod() }
             let noticeBytes = noticeCount > 0 ? dropNotice(noticeCount) : []
             batch.append(contentsOf: noticeBytes)
             var result = WriteResult.written
             if !batch.isEmpty {
                 checkFile()
-                result = writeAll(batch)
+                result = batch.withUnsafeBufferPointer { writeRotating($0) }
                 if case .written = result, wantsFsync, fd >= 0 { fdatasync(fd) }
             }
+            if rollNow { roll(bySize: true) }
             let written = batch.count
             batch.removeAll(keepingCapacity: true)
             if batch.capacity > options.bufferSize * 2 { batch = []; batch.reserveCapacity(options.bufferSize) }
@@ -315,28 +383,27 @@ final class LogWriter: @unchecked Sendable {
 
     /// Writes all of `bytes`, retrying on interruption and short writes. A failure is reported on stderr once per
     /// episode (and its end once writing works again); it never throws or crashes.
-    private func writeAll(_ bytes: [UInt8]) -> WriteResult {
+    private func writeAll(_ bytes: UnsafeBufferPointer<UInt8>) -> WriteResult {
         if fd < 0 { reopenFile() }
         var error: Int32 = 0
-        if fd >= 0 {
-            bytes.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n > 0 {
-                        offset += n
-                    } else if n < 0 && errno == EINTR {
-                        continue
-                    } else if n < 0 && errno == EAGAIN {
-                        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                        _ = poll(&p, 1, 100)
-                    } else {
-                        error = n < 0 ? errno : EIO
-                        return
-                    }
+        if fd >= 0, let base = bytes.baseAddress {
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(fd, base + offset, bytes.count - offset)
+                if n > 0 {
+                    offset += n
+                    fileSize += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else if n < 0 && errno == EAGAIN {
+                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&p, 1, 100)
+                } else {
+                    error = n < 0 ? errno : EIO
+                    break
                 }
             }
-        } else {
+        } else if fd < 0 {
             error = ENOENT
         }
         if error == 0 {
@@ -362,10 +429,78 @@ final class LogWriter: @unchecked Sendable {
         return .failed
     }
 
+    /// Writes a batch, rolling by size between lines: a file never grows past `maxLogSize` unless a single line is
+    /// larger than that, and no line is ever split across files.
+    private func writeRotating(_ batch: UnsafeBufferPointer<UInt8>) -> WriteResult {
+        guard let maxSize = rotator?.options.maxLogSize, let base = batch.baseAddress else { return writeAll(batch) }
+        var start = 0
+        var result = WriteResult.written
+        while start < batch.count {
+            let room = maxSize - fileSize
+            if batch.count - start <= room { return merge(result, writeAll(UnsafeBufferPointer(rebasing: batch[start...]))) }
+            // Take whole lines while they fit; an empty file takes at least one line.
+            var end = start
+            while end < batch.count {
+                guard let newline = memchr(base + end, 10, batch.count - end) else {
+                    end = batch.count
+                    break
+                }
+                let lineEnd = base.distance(to: newline.assumingMemoryBound(to: UInt8.self)) + 1
+                if lineEnd - start <= room || (end == start && fileSize == 0) {
+                    end = lineEnd
+                } else {
+                    break
+                }
+            }
+            if end > start {
+                result = merge(result, writeAll(UnsafeBufferPointer(rebasing: batch[start..<end])))
+                start = end
+            }
+            if start < batch.count { roll(bySize: true) }
+        }
+        return result
+    }
+
+    private func merge(_ a: WriteResult, _ b: WriteResult) -> WriteResult {
+        if case .failed = a { return a }
+        return b
+    }
+
+    /// Whether the clock has passed the end of the hot file's period.
+    private func periodEnded() -> Bool {
+        periodEnd != .max && clock.now().seconds >= periodEnd
+    }
+
+    /// Rolls the hot file to the period it covers and starts the current period. A file with nothing in it is
+    /// not rolled (no empty backups), but the period moves on.
+    private func rollForPeriod() {
+        guard let rotator, let period = rotator.period else { return }
+        let now = clock.now().seconds
+        if fileSize > 0 || rotator.options.alwaysIncludePattern {
+            if fd >= 0 { close(fd) }
+            fd = -1
+            rotator.roll(hotPath: currentPath, periodStart: periodStart, bySize: false)
+        }
+        periodStart = period.start(containing: now)
+        periodEnd = period.next(after: periodStart)
+        currentPath = rotator.hotPath(at: now)
+        if fd < 0 { reopenFile() }
+    }
+
+    /// Rolls the hot file now (by size, or on request) within the current period.
+    private func roll(bySize: Bool) {
+        guard let rotator, fileSize > 0 else { return }
+        if fd >= 0 { close(fd) }
+        fd = -1
+        rotator.roll(hotPath: currentPath, periodStart: rotator.isDated ? periodStart : nil, bySize: bySize)
+        reopenFile()
+    }
+
     /// Reopens the path when it no longer names the open file (removed, or moved away), at most once per
     /// `fileCheckInterval`.
     private func checkFile() {
-        guard case .file(let path) = target else { return }
+        guard case .file = target else { return }
+        let path = currentPath
         let now = Self.monotonicSeconds()
         guard fd < 0 || now - lastFileCheck >= options.fileCheckInterval else { return }
         lastFileCheck = now
@@ -379,26 +514,34 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private func reopenFile() {
-        guard case .file(let path) = target else { return }
-        switch Self.open(path: path, mode: options.mode) {
-        case .success(let (descriptor, identity)):
+        guard case .file = target else { return }
+        switch Self.open(path: currentPath, mode: options.mode) {
+        case .success(let (descriptor, identity, size)):
             if fd >= 0 { close(fd) }
             fd = descriptor
             openedIdentity = identity
+            fileSize = size
         case .failure:
             // Keep what we have; the next write reports the failure and the next check tries again.
             break
         }
     }
 
-    static func open(path: String, mode: UInt32) -> Result<(Int32, (dev: UInt64, ino: UInt64)), LogSystemError> {
+    static func createDirectory(for path: String) throws(LogSystemError) {
         let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                return .failure(LogSystemError(.cannotOpen, "cannot create directory \(directory) for \(path): \(error.localizedDescription)"))
-            }
+        guard !directory.isEmpty else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw LogSystemError(.cannotOpen, "cannot create directory \(directory) for \(path): \(error.localizedDescription)")
+        }
+    }
+
+    static func open(path: String, mode: UInt32) -> Result<(Int32, (dev: UInt64, ino: UInt64), Int), LogSystemError> {
+        do {
+            try createDirectory(for: path)
+        } catch {
+            return .failure(error)
         }
         let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode_t(mode))
         if fd < 0 {
@@ -407,7 +550,7 @@ final class LogWriter: @unchecked Sendable {
         }
         var st = stat()
         fstat(fd, &st)
-        return .success((fd, (UInt64(st.st_dev), UInt64(st.st_ino))))
+        return .success((fd, (UInt64(st.st_dev), UInt64(st.st_ino)), Int(st.st_size)))
     }
 
     static func report(_ message: String) {

@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShims
+import CZlib
+import Foundation
+
+/// Compresses rolled files to gzip, crash-safely: the archive is written to `NAME.gz.tmp-PID`, fsynced, renamed to
+/// `NAME.gz` (never over an existing file), the directory fsynced, and only then is the source removed. A crash at
+/// any point leaves the source, or a complete `.gz` (and at worst a stray temporary, removed on the next start).
+enum Archiver {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The suffix of temporary archives; such files are never backups and are removed on start.
+    static let temporaryMarker = ".gz.tmp-"
+
+    /// Compresses `source` into `destination` (which must not exist) and removes `source`. Returns the bytes read.
+    @discardableResult
+    static func compress(_ source: String, to destination: String, level: Int32 = 6) throws(Failure) -> Int {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw Failure(description: "cannot open \(source): \(errorText())") }
+        defer { close(input) }
+        var st = stat()
+        fstat(input, &st)
+        let temporary = destination.dropLast(3) + temporaryMarker + String(getpid())
+        let output = open(String(temporary), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 0o777)
+        guard output >= 0 else { throw Failure(description: "cannot create \(temporary): \(errorText())") }
+        var keepTemporary = false
+        defer {
+            close(output)
+            if !keepTemporary { unlink(String(temporary)) }
+        }
+
+        var stream = z_stream()
+        // windowBits 15 + 16: a gzip wrapper rather than zlib's.
+        guard deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK
+        else { throw Failure(description: "zlib could not start compressing \(source)") }
+        defer { deflateEnd(&stream) }
+
+        let chunk = 256 * 1024
+        let inBuffer = UnsafeMutablePointer<UInt8>.allocate(capacity: chunk)
+        let outBuffer = UnsafeMutablePointer<UInt8>.allocate(capacity: chunk)
+        defer {
+            inBuffer.deallocate()
+            outBuffer.deallocate()
+        }
+        var total = 0
+        var finished = false
+        while !finished {
+            let n = read(input, inBuffer, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(description: "cannot read \(source): \(errorText())")
+            }
+            total += n
+            let flush = n == 0 ? Z_FINISH : Z_NO_FLUSH
+            stream.next_in = inBuffer
+            stream.avail_in = UInt32(n)
+            repeat {
+                stream.next_out = outBuffer
+                stream.avail_out = UInt32(chunk)
+                let status = deflate(&stream, flush)
+                guard status != Z_STREAM_ERROR else { throw Failure(description: "zlib failed on \(source)") }
+                let produced = chunk - Int(stream.avail_out)
+                try writeAll(output, outBuffer, produced, name: String(temporary))
+                if status == Z_STREAM_END { finished = true }
+            } while stream.avail_out == 0
+        }
+        guard fsync(output) == 0 else { throw Failure(description: "cannot fsync \(temporary): \(errorText())") }
+        guard renameNoReplace(String(temporary), destination) else {
+            throw Failure(description: "cannot rename \(temporary) to \(destination): \(errorText())")
+        }
+        keepTemporary = true  // it is the archive now
+        syncDirectory(of: destination)
+        unlink(source)
+        return total
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeMutablePointer<UInt8>, _ count: Int, name: String) throws(Failure) {
+        var offset = 0
+        while offset < count {
+            let n = write(fd, bytes + offset, count - offset)
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                throw Failure(description: "cannot write \(name): \(errorText())")
+            }
+        }
+    }
+
+    static func errorText() -> String {
+        let code = errno
+        return "\(String(cString: strerror(code))) (errno \(code))"
+    }
+}
+
+/// Renames `from` to `to` only if `to` does not exist (atomically, with `renameat2(RENAME_NOREPLACE)`; where
+/// the file system lacks it, with `link` + `unlink`). Returns false, with `errno` set, otherwise.
+func renameNoReplace(_ from: String, _ to: String) -> Bool {
+    if octopus_rename_noreplace(from, to) == 0 { return true }
+    guard errno == EINVAL || errno == ENOSYS else { return false }
+    guard link(from, to) == 0 else { return false }
+    unlink(from)
+    return true
+}
+
+/// Makes a rename in the directory of `path` durable.
+func syncDirectory(of path: String) {
+    let directory = (path as NSString).deletingLastPathComponent
+    let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+        fsync(fd)
+        close(fd)
+    }
+}
