@@ -78,6 +78,27 @@ enum Archiver {
         return total
     }
 
+    /// The bytes of a gzip file (several members are read one after another, as `gzip -d` does).
+    static func decompress(_ path: String) throws(Failure) -> [UInt8] {
+        guard let file = gzopen(path, "rb") else { throw Failure(description: "cannot open \(path): \(errorText())") }
+        defer { gzclose(file) }
+        var result: [UInt8] = []
+        let chunk = 256 * 1024
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(chunk)) }
+            if n < 0 { throw Failure(description: "\(path) is not a complete gzip file") }
+            if n == 0 { break }
+            result.append(contentsOf: buffer[0..<Int(n)])
+        }
+        var status: Int32 = Z_OK
+        _ = gzerror(file, &status)
+        guard status == Z_OK || status == Z_STREAM_END else {
+            throw Failure(description: "\(path) is not a complete gzip file (zlib status \(status))")
+        }
+        return result
+    }
+
     private static func writeAll(_ fd: Int32, _ bytes: UnsafeMutablePointer<UInt8>, _ count: Int, name: String) throws(Failure) {
         var offset = 0
         while offset < count {

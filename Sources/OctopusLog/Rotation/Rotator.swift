@@ -168,6 +168,12 @@ final class Rotator: Sendable {
 
     private func compressIfAsked(_ path: String) {
         guard options.compress else { return }
+        if access(path + ".gz", F_OK) == 0 {
+            // A crash came between the archive's rename and the source's removal. Archives are renamed into place
+            // only once complete and fsynced, so the archive is whole: the source can go.
+            unlink(path)
+            return
+        }
         do {
             try Archiver.compress(path, to: path + ".gz", level: Int32(options.compressionLevel))
             record(archived: 1)
