@@ -9,7 +9,7 @@ struct OctopusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "octopus",
         abstract: "Run and inspect an Octopus service: logging, schedules and shared connections for Swift servers.",
-        subcommands: [Start.self, Config.self, Log.self]
+        subcommands: [Start.self, Config.self, Log.self, Archive.self]
     )
 }
 
@@ -95,6 +95,31 @@ extension OctopusCommand {
                 throw ExitCode(2)
             }
             logging.log(resolved, message.joined(separator: " "), category: category)
+        }
+    }
+
+    struct Archive: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compress a log file to FILE.gz the way rotation does: never a truncated archive, never a lost file."
+        )
+
+        @Option(name: .long, help: "The gzip level, 1 (fastest) to 9 (smallest).")
+        var level = 6
+
+        @Argument(help: "The files to compress.")
+        var files: [String]
+
+        func run() throws {
+            var failed = false
+            for file in files {
+                do {
+                    try LogArchive.compress(file, level: level)
+                } catch {
+                    printError("octopus archive: \(error)")
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode(1) }
         }
     }
 

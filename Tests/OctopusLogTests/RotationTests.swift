@@ -303,6 +303,24 @@ func runDays(_ system: LogSystem, _ clock: ManualClock, days: Int = 4, perDay: I
         #expect(after.isSuperset(of: others))
     }
 
+    @Test func startFinishesWhatACrashInterrupted() throws {
+        let dir = try TemporaryDirectory()
+        try "half an archive".write(toFile: dir.file("app.log.1.gz.tmp-999"), atomically: true, encoding: .utf8)
+        try "rolled, not yet named\n".write(toFile: dir.file("app.log.rolling-999-1"), atomically: true, encoding: .utf8)
+        // Killed between an archive's rename and its source's removal: both are there.
+        try "second\n".write(toFile: dir.file("app.log.1"), atomically: true, encoding: .utf8)
+        try LogArchive.compress(dir.file("app.log.1"))
+        try "second\n".write(toFile: dir.file("app.log.1"), atomically: true, encoding: .utf8)
+        let clock = ManualClock("2024-01-01T10:00:00Z")
+        let system = try rotatingSystem(
+            .file(FileAppenderOptions(filename: dir.file("app.log"), maxLogSize: 1000, compress: true)), clock: clock)
+        system.waitForArchiving()
+        system.shutdownNow()
+        #expect(listing(dir) == ["app.log", "app.log.1.gz", "app.log.2.gz"])
+        #expect(try contents(dir.file("app.log.1.gz")) == "rolled, not yet named\n")
+        #expect(try contents(dir.file("app.log.2.gz")) == "second\n")
+    }
+
     @Test func eightThreadsAcrossTwentySizeRollsWithCompression() async throws {
         let dir = try TemporaryDirectory()
         let system = try LogSystem(

@@ -218,13 +218,22 @@ final class Rotator: Sendable {
         }
     }
 
-    /// On start: removes stray temporary archives, finishes rolls a crash interrupted, compresses rolled files left
-    /// plain, and rolls a hot file left from an earlier period to that period's name.
+    /// On start: removes stray temporary archives, compresses rolled files left plain, finishes rolls a crash
+    /// interrupted, and rolls a hot file left from an earlier period to that period's name — in that order, all on
+    /// the maintenance thread but the last step's rename.
     func recover(now: Int64) {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: names.directory)) ?? []
         let prefix = names.stem
         for name in entries where name.hasPrefix(prefix) && name.contains(Archiver.temporaryMarker) {
             unlink(names.path(name))
+        }
+        // Rolled files left plain first, while every name is still where the crash left it (finishing a pending
+        // roll below shifts indices).
+        if options.compress {
+            for file in listRolled() where !file.compressed {
+                let path = names.path(file.name)
+                maintenance.enqueue { [self] in self.compressIfAsked(path) }
+            }
         }
         let pendings = entries.filter { $0.hasPrefix(names.pendingPrefix) }.map { names.path($0) }
             .sorted { modificationTime($0) < modificationTime($1) }
@@ -232,12 +241,6 @@ final class Rotator: Sendable {
             let label = period.map { $0.label($0.start(containing: Int64(modificationTime(pending)))) }
             let indexed = options.maxLogSize != nil
             maintenance.enqueue { [self] in self.finishRoll(pending: pending, label: label, indexed: indexed) }
-        }
-        if options.compress {
-            for file in listRolled() where !file.compressed {
-                let path = names.path(file.name)
-                maintenance.enqueue { [self] in self.compressIfAsked(path) }
-            }
         }
         if let period, !options.alwaysIncludePattern {
             let hot = names.path(names.hotName())
