@@ -24,7 +24,9 @@ struct ConfigOptions: ParsableArguments {
     /// Loads the configuration, or prints every issue on stderr and exits 2.
     func load() throws -> OctopusConfiguration {
         do {
-            return try OctopusConfiguration.load(directory: configDirectory, environment: environment)
+            let configuration = try OctopusConfiguration.load(directory: configDirectory, environment: environment)
+            for warning in configuration.log.warnings { printError("warning: \(warning)") }
+            return configuration
         } catch {
             printError(error.description)
             throw ExitCode(2)

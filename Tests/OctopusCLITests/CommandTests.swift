@@ -104,6 +104,18 @@ let fileConfig = """
         #expect(local.stdout.contains("\"INFO\"") && !local.stdout.contains("\"WARN\""))
     }
 
+    @Test func configCheckWarnsAboutDeprecatedKeysButPasses() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", """
+            log:
+              appenders: { app: { type: dateFile, filename: logs/app.log, daysToKeep: 3 } }
+              categories: { default: { appenders: [app], level: INFO } }
+            """)
+        let outcome = try octopus(["config", "check"], in: dir.path)
+        #expect(outcome.status == 0)
+        #expect(outcome.stderr.contains(#"warning: "daysToKeep" at log.appenders.app.daysToKeep is deprecated"#))
+    }
+
     @Test func logWritesOneEventThroughTheConfiguredAppenders() throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", fileConfig)
