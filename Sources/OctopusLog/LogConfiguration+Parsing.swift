@@ -241,13 +241,7 @@ extension LogConfiguration {
                 options.numBackups = count
                 issues.warn(at: object.path(of: "daysToKeep"), "\"daysToKeep\" at \(object.path(of: "daysToKeep")) is deprecated (it counts files, not days): use \"numBackups\", or \"maxDays\" for an age", origin: object.raw("daysToKeep")?.origin)
             }
-            if let name = object.string("timezone") {
-                if let zone = LogTimeZone(parsing: name) {
-                    options.timeZone = zone
-                } else {
-                    object.report("timezone", "unknown time zone \"\(name)\" at \(object.path(of: "timezone")); use local, UTC or an IANA name such as Europe/Paris")
-                }
-            }
+            if let zone = readTimeZone(object) { options.timeZone = zone }
             kind = .dateFile(options)
         case "logLevelFilter":
             let target = object.string("appender", required: true) ?? ""
@@ -314,6 +308,16 @@ extension LogConfiguration {
         return common
     }
 
+    /// The `timezone` key: `local`, `UTC` or an IANA name.
+    static func readTimeZone(_ object: ConfigObjectReader) -> LogTimeZone? {
+        guard let name = object.string("timezone") else { return nil }
+        guard let zone = LogTimeZone(parsing: name) else {
+            object.report("timezone", "unknown time zone \"\(name)\" at \(object.path(of: "timezone")); use local, UTC or an IANA name such as Europe/Paris")
+            return nil
+        }
+        return zone
+    }
+
     /// A whole number of at least `minimum`.
     static func readCount(_ object: ConfigObjectReader, _ key: String, minimum: Int = 0) -> Int? {
         guard let count = object.int(key) else { return nil }
@@ -371,14 +375,7 @@ extension LogConfiguration {
             return nil
         }
         guard let layout = ConfigObjectReader(raw, path: path, allowedKeys: allowed, issues: appender.issues) else { return nil }
-        var zone = LogTimeZone.local
-        if let name = layout.string("timezone") {
-            if let parsed = LogTimeZone(parsing: name) {
-                zone = parsed
-            } else {
-                layout.report("timezone", "unknown time zone \"\(name)\" at \(layout.path(of: "timezone")); use local, UTC or an IANA name such as Europe/Paris")
-            }
-        }
+        let zone = readTimeZone(layout) ?? .local
         switch type {
         case "basic": return .basic(timeZone: zone)
         case "colored", "coloured": return .colored(timeZone: zone)

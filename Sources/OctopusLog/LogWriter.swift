@@ -225,28 +225,26 @@ final class LogWriter: @unchecked Sendable {
 
     /// Asks the writer to close and reopen its path before the next batch (for external rotation), and waits.
     func reopen() {
-        lock.lock()
-        defer { lock.unlock() }
-        reopenRequested = true
-        acceptedSequence &+= 1  // an empty step, so waiting below waits for the writer to pass this point
-        waitUntilWritten(acceptedSequence)
+        requestAndWait { $0.reopenRequested = true }
     }
 
     /// Rolls the file now (whatever its size or period), after writing what is buffered, and waits.
     func roll() {
-        lock.lock()
-        defer { lock.unlock() }
-        rollRequested = true
-        acceptedSequence &+= 1
-        waitUntilWritten(acceptedSequence)
+        requestAndWait { $0.rollRequested = true }
     }
 
     /// Rolls now if a period boundary has passed by the clock (the writer's own timer does this too; with an
     /// injected clock, tests call this after moving time), and waits.
     func checkRotation() {
+        requestAndWait { $0.rotationCheckRequested = true }
+    }
+
+    /// Sets a request for the writer thread and waits until the writer has passed it (an empty step in the
+    /// sequence, so the wait ends once everything before it, and the request, are done).
+    private func requestAndWait(_ request: (LogWriter) -> Void) {
         lock.lock()
         defer { lock.unlock() }
-        rotationCheckRequested = true
+        request(self)
         acceptedSequence &+= 1
         waitUntilWritten(acceptedSequence)
     }
