@@ -9,7 +9,7 @@ struct OctopusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "octopus",
         abstract: "Run and inspect an Octopus service: logging, schedules and shared connections for Swift servers.",
-        subcommands: [Start.self, Config.self, Log.self, Archive.self]
+        subcommands: [Start.self, Config.self, Log.self, Tail.self, Archive.self]
     )
 }
 

@@ -161,7 +161,7 @@ public struct FileAppenderOptions: Sendable, Hashable {
     }
 
     /// How the file rolls, or `nil` when it never does.
-    var rotation: RotationOptions? {
+    public var rotation: RotationOptions? {
         guard maxLogSize != nil else { return nil }
         return RotationOptions(
             maxLogSize: maxLogSize, keepFileExt: keepFileExt, fileNameSep: fileNameSep, backups: backups,
@@ -216,7 +216,8 @@ public struct DateFileAppenderOptions: Sendable, Hashable {
         self.compressionLevel = compressionLevel
     }
 
-    var rotation: RotationOptions {
+    /// How the file rolls.
+    public var rotation: RotationOptions {
         RotationOptions(
             maxLogSize: maxLogSize, pattern: pattern, alwaysIncludePattern: alwaysIncludePattern,
             keepFileExt: keepFileExt, fileNameSep: fileNameSep, backups: numBackups, compress: compress,

@@ -68,6 +68,9 @@ enum Archiver {
                 if status == Z_STREAM_END { finished = true }
             } while stream.avail_out == 0
         }
+        // The archive keeps the rolled file's modification time (as gzip does), so files sort by the time they cover.
+        var times = [st.st_atim, st.st_mtim]
+        futimens(output, &times)
         guard fsync(output) == 0 else { throw Failure(description: "cannot fsync \(temporary): \(errorText())") }
         guard renameNoReplace(String(temporary), destination) else {
             throw Failure(description: "cannot rename \(temporary) to \(destination): \(errorText())")
