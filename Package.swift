@@ -69,7 +69,10 @@ let package = Package(
             name: "OctopusLogTests",
             dependencies: ["OctopusLog", "OctopusConfig", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "OctopusCLITests", dependencies: ["OctopusCLI"]),
+        .testTarget(
+            name: "OctopusCLITests",
+            dependencies: ["OctopusCLI", "OctopusLog", .product(name: "Logging", package: "swift-log")]
+        ),
     ]
 )
 

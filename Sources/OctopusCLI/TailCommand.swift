@@ -92,8 +92,10 @@ extension OctopusCommand {
                 let hot = LogFileSet(path: path, rotation: rotation).hotPath
                 var batch = current.readAvailable()
                 if current.replaced || hot != current.path {
-                    // Rolled away, a new dated file, or removed: finish the old file, then start the new one.
+                    // Rolled away, a new dated file, or removed: finish the old file, print the files rolled after
+                    // it (several rolls can fall between two polls), then start the new one.
                     batch += current.drain()
+                    batch += filesRolled(after: current, rotation: rotation)
                     current = Follower(path: hot)
                     batch += current.readAvailable()
                 }
@@ -103,6 +105,47 @@ extension OctopusCommand {
                 }
                 output.flush()
             }
+        }
+
+        /// The lines of the rolled files newer than the one `previous` followed. That file is found among the
+        /// rolled files (newest first, the last 20) by its first line and line count: once compressed it is a new
+        /// file, so its identity cannot tell.
+        func filesRolled(after previous: Follower, rotation: RotationOptions?) -> [String] {
+            guard let first = previous.firstLine else { return [] }
+            let set = settledFileSet(rotation: rotation)
+            let rolled = set.files.filter { $0.path != set.hotPath }
+            for index in rolled.indices.reversed().prefix(20) {
+                guard let lines = try? LogFileSet.lines(of: rolled[index]) else { continue }
+                if lines.first == first && lines.count == previous.linesRead {
+                    return rolled[(index + 1)...].flatMap { (try? LogFileSet.lines(of: $0)) ?? [] }
+                }
+            }
+            return []
+        }
+
+        /// The log's files once no roll is in progress (no pending or half-written archive of this log) and two
+        /// listings in a row agree: names shift while a roll is finished, and a listing taken in between can show
+        /// a file twice or not at all. Waits at most about two seconds.
+        func settledFileSet(rotation: RotationOptions?) -> LogFileSet {
+            let directory = (path as NSString).deletingLastPathComponent
+            let name = (path as NSString).lastPathComponent
+            func snapshot() -> [String] {
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+                return entries.filter { $0.hasPrefix((name as NSString).deletingPathExtension) }.sorted().map { entry in
+                    var st = stat()
+                    stat((directory.isEmpty ? "." : directory) + "/" + entry, &st)
+                    return "\(entry) \(st.st_size) \(st.st_ino)"
+                }
+            }
+            var previous = snapshot()
+            for _ in 0..<40 {
+                usleep(50_000)
+                let current = snapshot()
+                let busy = current.contains { $0.contains(".rolling-") || $0.contains(".gz.tmp-") }
+                if !busy && current == previous { break }
+                previous = current
+            }
+            return LogFileSet(path: path, rotation: rotation)
         }
 
         /// The rotation, layout and levels of the configured appender that writes `path`, when there is one.
@@ -270,6 +313,9 @@ struct Follower {
     private var identity: (UInt64, UInt64)?
     private var offset: Int64 = 0
     private var partial: [UInt8] = []
+    /// The first line read from the file, and how many were read: what finds the file again once it is rolled.
+    private(set) var firstLine: String?
+    private(set) var linesRead = 0
 
     init(path: String) {
         self.path = path
@@ -302,6 +348,8 @@ struct Follower {
         if Int64(st.st_size) < offset {  // truncated: start again from the top
             offset = 0
             partial.removeAll()
+            firstLine = nil
+            linesRead = 0
         }
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var lines: [String] = []
@@ -315,6 +363,8 @@ struct Follower {
                 partial.removeSubrange(...newline)
             }
         }
+        if firstLine == nil { firstLine = lines.first }
+        linesRead += lines.count
         return lines
     }
 

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import OctopusLog
+import Synchronization
+import Testing
+
+/// A running `octopus tail -f`, whose output is collected as it comes.
+final class RunningTail: Sendable {
+    private let process: Process
+    private let collected = Mutex("")
+
+    init(_ arguments: [String], in directory: String) throws {
+        process = Process()
+        process.executableURL = octopusBinary
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            self.collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    var output: String { collected.withLock { $0 } }
+
+    /// Waits (at most `seconds`) until the output holds `count` lines.
+    func waitForLines(_ count: Int, seconds: Double = 15) async throws -> [String] {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            let lines = output.split(separator: "\n").map(String.init)
+            if lines.count >= count { return lines }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return output.split(separator: "\n").map(String.init)
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// A directory with `config/config.default.yaml` holding `appender` (with `FILE` replaced by the log's absolute
+/// path), and a log system writing through it.
+func tailFixture(_ appender: String) throws -> (ScratchDirectory, LogSystem, String) {
+    let dir = try ScratchDirectory()
+    let file = dir.path + "/logs/app.log"
+    let yaml = """
+        log:
+          appenders:
+            app: \(appender.replacingOccurrences(of: "FILE", with: file))
+          categories: { default: { appenders: [app], level: ALL } }
+        """
+    try dir.config("config.default.yaml", yaml)
+    return (dir, try LogSystem(LogConfiguration(yaml: yaml)), file)
+}
+
+let sizeRolled = #"{ type: file, filename: "FILE", maxLogSize: 400, backups: 50, compress: true, layout: { type: pattern, pattern: "%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m" } }"#
+
+@Suite struct TailTests {
+    @Test func readsPlainAndCompressedRolledFilesInOrder() throws {
+        let (dir, system, file) = try tailFixture(sizeRolled)
+        let logger = system.logger(label: "app")
+        for i in 0..<60 { logger.info("line \(i)") }
+        system.shutdownNow()
+        // Make one archive plain again: tail reads a mix.
+        let archive = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/logs").first { $0.hasSuffix(".3.gz") })
+        let plain = dir.path + "/logs/" + archive.dropLast(3)
+        try Data(try LogArchive.decompress(dir.path + "/logs/" + archive)).write(to: URL(fileURLWithPath: plain))
+        try FileManager.default.removeItem(atPath: dir.path + "/logs/" + archive)
+        let outcome = try octopus(["tail", "-n", "all", file], in: dir.path)
+        #expect(outcome.status == 0)
+        let messages = outcome.stdout.split(separator: "\n").map { $0.components(separatedBy: " - ").last ?? "" }
+        #expect(messages == (0..<60).map { "line \($0)" })
+        // -n keeps the last lines.
+        let last = try octopus(["tail", "-n", "3", file], in: dir.path).stdout.split(separator: "\n")
+        #expect(last.map { $0.components(separatedBy: " - ").last ?? "" } == ["line 57", "line 58", "line 59"])
+    }
+
+    @Test func filtersByLevelCategoryGrepAndTime() throws {
+        let (dir, system, file) = try tailFixture(sizeRolled)
+        system.logger(label: "db.pool").info("pool up")
+        system.logger(label: "db").warning("db slow")
+        system.logger(label: "web").error("web down")
+        system.logger(label: "dbx").info("not under db")
+        system.shutdownNow()
+        func tail(_ extra: [String]) throws -> [String] {
+            try octopus(["tail", "-n", "all"] + extra + [file], in: dir.path).stdout.split(separator: "\n").map {
+                $0.components(separatedBy: " - ").last ?? ""
+            }
+        }
+        #expect(try tail(["--level", "warn"]) == ["db slow", "web down"])
+        #expect(try tail(["--category", "db"]) == ["pool up", "db slow"])
+        #expect(try tail(["--grep", "slow|down"]) == ["db slow", "web down"])
+        #expect(try tail(["--grep", "db"]).count == 3)  // the whole line, as grep: "pool up" matches by its category
+        #expect(try tail(["--since", "1h"]).count == 4)
+        #expect(try tail(["--until", "1h"]).isEmpty)
+        #expect(try tail(["--since", "2001-01-01T00:00:00Z", "--until", "2001-01-02"]).isEmpty)
+        let json = try octopus(["tail", "-n", "1", "--json", file], in: dir.path).stdout
+        #expect(json.contains(#""level":"INFO","category":"dbx","message":"not under db""#))
+        let bad = try octopus(["tail", "--level", "LOUD", file], in: dir.path)
+        #expect(bad.status != 0 && bad.stderr.contains("unknown level"))
+    }
+
+    @Test func followPicksUpTheNewFileAfterARename() async throws {
+        let (dir, system, file) = try tailFixture(sizeRolled)
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        logger.info("before 0")
+        system.flush()
+        let tail = try RunningTail(["tail", "-f", "-n", "all", file], in: dir.path)
+        defer { tail.stop() }
+        _ = try await tail.waitForLines(1)
+        // 40 lines of ~50 bytes into 400-byte files: several renames while tail follows.
+        for i in 1...40 {
+            logger.info("after \(i)")
+            if i % 5 == 0 {
+                system.flush()
+                try await Task.sleep(for: .milliseconds(60))
+            }
+        }
+        system.flush()
+        let lines = try await tail.waitForLines(41)
+        #expect(lines.map { $0.components(separatedBy: " - ").last ?? "" } == ["before 0"] + (1...40).map { "after \($0)" })
+        #expect(system.counters(for: "app")?.rolls ?? 0 >= 3)
+    }
+
+    @Test func followPicksUpANewDatedFile() async throws {
+        let (dir, system, file) = try tailFixture(
+            #"{ type: dateFile, filename: "FILE", pattern: "yyyy-MM-dd-hh-mm-ss", alwaysIncludePattern: true, numBackups: 100, layout: { type: basic } }"#)
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        logger.info("first")
+        system.flush()
+        let tail = try RunningTail(["tail", "-f", "-n", "all", file], in: dir.path)
+        defer { tail.stop() }
+        _ = try await tail.waitForLines(1)
+        // Lines over about three seconds: each second is a new file name.
+        for i in 1...12 {
+            logger.info("tick \(i)")
+            system.flush()
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let lines = try await tail.waitForLines(13)
+        #expect(lines.map { $0.components(separatedBy: " - ").last ?? "" } == ["first"] + (1...12).map { "tick \($0)" })
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/logs")
+        #expect(files.count >= 3)
+    }
+
+    @Test func followStartsAgainAfterATruncation() async throws {
+        let (dir, system, file) = try tailFixture(#"{ type: file, filename: "FILE", layout: { type: messagePassThrough } }"#)
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        for i in 1...3 { logger.info("old \(i)") }
+        system.flush()
+        let tail = try RunningTail(["tail", "-f", "-n", "all", file], in: dir.path)
+        defer { tail.stop() }
+        _ = try await tail.waitForLines(3)
+        truncate(file, 0)
+        try await Task.sleep(for: .milliseconds(300))
+        logger.info("fresh")
+        system.flush()
+        let lines = try await tail.waitForLines(4)
+        #expect(lines == ["old 1", "old 2", "old 3", "fresh"])
+    }
+}
