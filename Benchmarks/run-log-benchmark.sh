@@ -15,5 +15,5 @@ OUT=.build/bench-peers
 mkdir -p "$OUT"
 cp "$BIN/LogBenchmark" "$OUT/LogBenchmark"
 cc -O2 -o "$OUT/c_limit" Benchmarks/peers/c_limit.c
-g++ -O2 -std=c++17 -o "$OUT/spdlog_basic" Benchmarks/peers/spdlog_basic.cpp $(pkg-config --cflags --libs spdlog)
+g++ -O2 -std=c++17 -o "$OUT/spdlog_bench" Benchmarks/peers/spdlog_bench.cpp $(pkg-config --cflags --libs spdlog)
 python3 Benchmarks/run_log_benchmark.py "$N" "$ROUNDS" "$OUT"

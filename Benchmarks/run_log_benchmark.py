@@ -1,119 +1,197 @@
 #!/usr/bin/env python3
 """Runs the common log workload through Octopus and its peers, interleaved in one run, and compares them.
 
-Each round runs every implementation once, in turn, on the same machine state; the table reports medians and
-the ratio Octopus / peer, because on a shared machine absolute figures drift while ratios hold. Every file an
-implementation writes is verified: exactly N lines, each the expected line for its n, in order.
+Each round runs every implementation once, in turn, on the same machine state; tables report medians and ratios,
+because on a shared machine absolute figures drift while ratios hold. Every file an implementation writes is
+verified: the lines it keeps are exactly the expected lines for their n, in order, ending with the last one (and
+all N of them where nothing is deleted by retention).
 
     Benchmarks/run-log-benchmark.sh [N] [ROUNDS]     (builds everything, then runs this)
 """
+import glob
+import gzip
 import os
+import random
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-BIN = sys.argv[3]  # the folder with LogBenchmark, c_limit and spdlog_basic
+BIN = sys.argv[3]  # the folder with LogBenchmark, c_limit and spdlog_bench
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 LINE = re.compile(
     rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[(INFO|info)\] app - user 12345 logged in from 10\.0\.0\.1 reqid=abcdef0123 n=(\d+)$"
 )
 
-IMPLEMENTATIONS = [
-    ("octopus", lambda out: [f"{BIN}/LogBenchmark", out, str(N)]),
-    ("spdlog-basic", lambda out: [f"{BIN}/spdlog_basic", out, str(N)]),
-    ("python-logging", lambda out: [sys.executable, f"{HERE}/peers/python_logging.py", out, str(N)]),
-    ("c-limit", lambda out: [f"{BIN}/c_limit", out, str(N)]),
-]
-# swift-log with a handler that does nothing but read the message: what every swift-log backend pays first.
-FLOOR = lambda: [f"{BIN}/LogBenchmark", "floor", str(N)]
+
+def lines(path):
+    """The lines of a file, read as a stream (the driver stays small: a child forked from it inherits its RSS)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for line in f:
+            yield line.rstrip(b"\n")
+
+
+def verify(files, complete):
+    """The lines of `files` (oldest first): well-formed, n consecutive, ending at N-1; all N when `complete`."""
+    expected = None
+    count = 0
+    for path in files:
+        for line in lines(path):
+            match = LINE.match(line)
+            if not match:
+                return f"{os.path.basename(path)}: malformed line {line[:100]!r}"
+            n = int(match.group(2))
+            if expected is not None and n != expected:
+                return f"{os.path.basename(path)}: n={n} where {expected} was expected"
+            expected = n + 1
+            count += 1
+    if expected != N:
+        return f"the last line is n={None if expected is None else expected - 1}, expected {N - 1}"
+    if complete and count != N:
+        return f"{count} lines, expected {N}"
+    return None
+
+
+def index_of(path, pattern):
+    match = re.search(pattern, os.path.basename(path))
+    return int(match.group(1)) if match else 0
+
+
+# Each implementation: the command, where its files are (oldest first), and whether all N lines are kept.
+IMPLEMENTATIONS = {
+    "octopus": (lambda d: [f"{BIN}/LogBenchmark", f"{d}/o.log", str(N)], lambda d: [f"{d}/o.log"], True),
+    "spdlog-basic": (lambda d: [f"{BIN}/spdlog_bench", "basic", f"{d}/s.log", str(N)], lambda d: [f"{d}/s.log"], True),
+    "python-logging": (lambda d: [sys.executable, f"{HERE}/peers/python_logging.py", f"{d}/p.log", str(N)], lambda d: [f"{d}/p.log"], True),
+    "c-limit": (lambda d: [f"{BIN}/c_limit", f"{d}/c.log", str(N)], lambda d: [f"{d}/c.log"], True),
+    "octopus-rotating": (
+        lambda d: [f"{BIN}/LogBenchmark", "--mode", "rotating", f"{d}/r.log", str(N)],
+        lambda d: sorted(glob.glob(f"{d}/r.log.*.gz"), key=lambda p: -index_of(p, r"\.(\d+)\.gz$")) + [f"{d}/r.log"],
+        False,
+    ),
+    "spdlog-rotating": (
+        lambda d: [f"{BIN}/spdlog_bench", "rotating", f"{d}/sr.log", str(N)],
+        lambda d: sorted(glob.glob(f"{d}/sr.*.log"), key=lambda p: -index_of(p, r"\.(\d+)\.log$")) + [f"{d}/sr.log"],
+        False,
+    ),
+    "octopus-hourly": (
+        lambda d: [f"{BIN}/LogBenchmark", "--mode", "hourly", f"{d}/h.log", str(N)],
+        lambda d: sorted(glob.glob(f"{d}/h.log.*")) + [f"{d}/h.log"],
+        True,
+    ),
+    "spdlog-daily": (
+        lambda d: [f"{BIN}/spdlog_bench", "daily", f"{d}/sd.log", str(N)],
+        lambda d: sorted(glob.glob(f"{d}/sd_*.log")),
+        True,
+    ),
+}
 
 
 def run(command):
-    """Runs a command; returns its key=value output."""
+    """Runs a command; returns its key=value output and its peak RSS in MiB (from wait4)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = process.communicate()
-    if process.returncode != 0:
-        sys.exit(f"{command[0]} failed ({process.returncode}): {err.decode()}")
+    out = process.stdout.read()
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        sys.exit(f"{command[0]} failed ({status}): {err.decode()}")
     fields = dict(pair.split("=", 1) for pair in out.decode().split() if "=" in pair)
-    return fields
+    return fields, usage.ru_maxrss / 1024
 
 
-def peak_rss_mib(command):
-    """Peak RSS of one more run of the command, read from the kernel by wait4, the same way for every implementation."""
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execv(command[0], command)
-    _, status, usage = os.wait4(pid, 0)
-    return usage.ru_maxrss / 1024
+def make_logs(directory):
+    """A template log (one line shape, like the workload) and a varied one (random fields), ~100 MB each."""
+    paths = {"template": f"{directory}/template.log", "varied": f"{directory}/varied.log"}
+    with open(paths["template"], "w") as f:
+        for i in range(N):
+            f.write(f"2026-11-21 12:00:00.{i % 1000:03d} [INFO] app - user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n={i}\n")
+    rng = random.Random(7)
+    with open(paths["varied"], "w") as f:
+        for i in range(N):
+            f.write(
+                f"2026-11-21 {rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}.{rng.randrange(1000):03d} "
+                f"[{rng.choice(['INFO', 'WARN', 'DEBUG', 'ERROR'])}] {rng.choice(['app', 'db.pool', 'http', 'auth'])} - "
+                f"user {rng.randrange(10**6)} from 10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)} "
+                f"reqid={rng.getrandbits(48):012x} took {rng.random() * 100:.3f} ms n={i}\n")
+    return paths
 
 
-def verify(path):
-    """Exactly N lines, each the expected line, n in order. Returns an error string or None."""
-    expected = 0
-    with open(path, "rb") as f:
-        for line in f:
-            match = LINE.match(line.rstrip(b"\n"))
-            if not match or not line.endswith(b"\n"):
-                return f"line {expected + 1} malformed: {line[:120]!r}"
-            if int(match.group(2)) != expected:
-                return f"line {expected + 1} has n={match.group(2).decode()}, expected {expected}"
-            expected += 1
-    return None if expected == N else f"{expected} lines, expected {N}"
+def table(title, rows, reference, extra=None):
+    print(f"\n{title}\n")
+    print("| implementation | lines/s | peak RSS | " + " | ".join(f"Octopus / {r}" for r in reference) + " |")
+    print("|---|---:|---:|" + "---:|" * len(reference))
+    for name, speed, rss in rows:
+        print(f"| {name} | {speed / 1e6:.2f} M | {rss:.1f} MiB | " + " | ".join(
+            f"{value:.2f}×" for value in (extra(name, speed, r) for r in reference)) + " |")
 
 
 def main():
+    speeds = {name: [] for name in IMPLEMENTATIONS}
+    rss = {name: [] for name in IMPLEMENTATIONS}
+    latency = {"p50": [], "p99": []}
     floor = []
-    results = {name: {"lines_per_s": [], "MB_per_s": [], "rss": [], "p50": [], "p99": []} for name, _ in IMPLEMENTATIONS}
+    totals = {}
+    archive = {"octopus": {"template": [], "varied": []}, "gzip -6": {"template": [], "varied": []}}
     with tempfile.TemporaryDirectory(prefix="octopus-bench-") as directory:
+        logs = make_logs(directory)
+        sizes = {kind: os.path.getsize(path) for kind, path in logs.items()}
         for round_number in range(1, ROUNDS + 1):
-            for name, make in IMPLEMENTATIONS:
-                out = os.path.join(directory, f"{name}.log")
-                if os.path.exists(out):
-                    os.remove(out)
-                fields = run(make(out))
-                problem = verify(out)
+            for name, (command, files, complete) in IMPLEMENTATIONS.items():
+                work = tempfile.mkdtemp(dir=directory)
+                fields, peak = run(command(work))
+                problem = verify(files(work), complete)
                 if problem:
                     sys.exit(f"{name}: verification failed: {problem}")
-                size = os.path.getsize(out)
-                secs = float(fields["secs"])
-                results[name]["lines_per_s"].append(N / secs)
-                results[name]["MB_per_s"].append(size / 1e6 / secs)
-                if "p50_ns" in fields:
-                    results[name]["p50"].append(int(fields["p50_ns"]))
-                    results[name]["p99"].append(int(fields["p99_ns"]))
-                os.remove(out)
-                results[name]["rss"].append(peak_rss_mib(make(out)))
-                os.remove(out)
-            floor.append(float(run(FLOOR())["lines_per_s"]))
+                speeds[name].append(N / float(fields["secs"]))
+                if "total_secs" in fields:
+                    totals.setdefault(name, []).append(N / float(fields["total_secs"]))
+                rss[name].append(peak)
+                if name == "octopus":
+                    latency["p50"].append(int(fields["p50_ns"]))
+                    latency["p99"].append(int(fields["p99_ns"]))
+                subprocess.run(["rm", "-rf", work])
+            floor.append(float(run([f"{BIN}/LogBenchmark", "floor", str(N)])[0]["lines_per_s"]))
+            for kind, path in logs.items():
+                fields, _ = run([f"{BIN}/LogBenchmark", "archive", path])
+                archive["octopus"][kind].append(float(fields["MB_per_s"]))
+                start = time.perf_counter()
+                subprocess.run(f"gzip -6 -c {path} > /dev/null", shell=True, check=True)
+                archive["gzip -6"][kind].append(sizes[kind] / 1e6 / (time.perf_counter() - start))
             print(f"round {round_number}/{ROUNDS}: " + ", ".join(
-                f"{name} {results[name]['lines_per_s'][-1] / 1e6:.2f} M/s" for name, _ in IMPLEMENTATIONS), flush=True)
+                f"{name} {speeds[name][-1] / 1e6:.2f} M/s" for name in IMPLEMENTATIONS), flush=True)
 
-    octopus = statistics.median(results["octopus"]["lines_per_s"])
-    print()
-    print(f"Common log workload: {N:,} lines of ~100 bytes into one file, {ROUNDS} interleaved rounds, medians; "
-          "every file verified line by line.")
-    print()
-    print("| implementation | lines/s | MB/s | peak RSS | Octopus / this |")
-    print("|---|---:|---:|---:|---:|")
-    for name, _ in IMPLEMENTATIONS:
-        r = results[name]
-        speed = statistics.median(r["lines_per_s"])
-        print(f"| {name} | {speed / 1e6:.2f} M | {statistics.median(r['MB_per_s']):.0f} | "
-              f"{max(r['rss']):.1f} MiB | {octopus / speed:.2f}× |")
-    print(f"| swift-log floor (no backend work, nothing written) | {statistics.median(floor) / 1e6:.2f} M | – | – | "
-          f"{octopus / statistics.median(floor):.2f}× |")
-    p50 = statistics.median(results["octopus"]["p50"])
-    p99 = statistics.median(results["octopus"]["p99"])
-    print()
-    print(f"Octopus latency of one `logger.info` call (1 in 64 calls timed): p50 {p50:.0f} ns, p99 {p99:.0f} ns.")
+    median = {name: statistics.median(values) for name, values in speeds.items()}
+    peak = {name: max(values) for name, values in rss.items()}
+    print(f"\nCommon log workload: {N:,} lines of ~100 bytes, {ROUNDS} interleaved rounds, medians; every file verified.")
+    plain = ["octopus", "spdlog-basic", "python-logging", "c-limit"]
+    table("One file:", [(n, median[n], peak[n]) for n in plain] + [("swift-log floor (no backend work)", statistics.median(floor), 0)],
+          ["this"], lambda name, speed, _: median["octopus"] / speed)
+    print(f"\nOctopus latency of one `logger.info` call (1 in 64 calls timed): p50 {statistics.median(latency['p50']):.0f} ns, "
+          f"p99 {statistics.median(latency['p99']):.0f} ns.")
+    matching = {"octopus-rotating": "spdlog-rotating", "octopus-hourly": "spdlog-daily"}
+    rows = [(n, median[n], peak[n]) for n in ["octopus-rotating", "spdlog-rotating", "octopus-hourly", "spdlog-daily"]]
+    print("\nRotation (Octopus: file 10M x 5 with gzip; dateFile hourly with a clock moving an hour every 100,000 lines; "
+          "spdlog: rotating 10M x 5 without compression; daily, which does not roll within a run):\n")
+    print("| implementation | lines/s | lines/s incl. last archives | peak RSS | / Octopus without rotation | Octopus / spdlog's matching sink |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, speed, peak_rss in rows:
+        own = f"{speed / median['octopus']:.2f}×" if name.startswith("octopus") else "–"
+        versus = f"{speed / median[matching[name]]:.2f}×" if name in matching else "–"
+        total = f"{statistics.median(totals[name]) / 1e6:.2f} M" if name in totals else "–"
+        print(f"| {name} | {speed / 1e6:.2f} M | {total} | {peak_rss:.1f} MiB | {own} | {versus} |")
+    print("\nArchiver (zlib level 6, crash-safe: temporary file, fsync, rename) against `gzip -6 -c FILE > /dev/null`, "
+          f"{sizes['template'] / 1e6:.0f} MB template log and {sizes['varied'] / 1e6:.0f} MB varied log:\n")
+    print("| file | Octopus MB/s | gzip -6 MB/s | Octopus / gzip |")
+    print("|---|---:|---:|---:|")
+    for kind in ["template", "varied"]:
+        o = statistics.median(archive["octopus"][kind])
+        g = statistics.median(archive["gzip -6"][kind])
+        print(f"| {kind} | {o:.0f} | {g:.0f} | {o / g:.2f}× |")
 
 
 if __name__ == "__main__":

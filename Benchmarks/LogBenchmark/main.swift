@@ -1,13 +1,19 @@
 // The common log workload through Octopus: N lines of about 100 bytes via swift-log's `Logger.info` into one file
 // with the layout `%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m`, timed from the first call until every byte is
 // written and the file closed (`shutdown` returned). Prints one line of key=value pairs for
-// Benchmarks/run-log-benchmark.sh, which runs it interleaved with the peers and verifies the file.
+// Benchmarks/run_log_benchmark.py, which runs it interleaved with the peers and verifies the files.
 //
-//   LogBenchmark OUTFILE [N] [THREADS]
+//   LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message] OUTFILE [N]
+//   LogBenchmark floor [N]          swift-log alone, with a handler that does nothing
+//   LogBenchmark archive FILE       gzips a copy of FILE as rotation does and prints MB/s
+//
+// Modes: `plain` one file; `rotating` the file appender with maxLogSize 10M, backups 5, compress; `hourly` a
+// dateFile appender with the pattern yyyy-MM-dd-hh and a clock that moves one hour every 100,000 lines.
 
 import Foundation
 import Logging
 import OctopusLog
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -19,11 +25,44 @@ import Glibc
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-let arguments = CommandLine.arguments
-guard arguments.count >= 2 else {
-    FileHandle.standardError.write(Data("usage: LogBenchmark OUTFILE [N] [THREADS]\n".utf8))
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
     exit(2)
 }
+
+var mode = "plain"
+var threads = 1
+var layoutName = "pattern"
+var positional: [String] = []
+var argumentIterator = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = argumentIterator.next() {
+    switch argument {
+    case "--mode": mode = argumentIterator.next() ?? mode
+    case "--threads": threads = max(1, Int(argumentIterator.next() ?? "") ?? 1)
+    case "--layout": layoutName = argumentIterator.next() ?? layoutName
+    default: positional.append(argument)
+    }
+}
+guard let first = positional.first else {
+    fail("usage: LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message] OUTFILE [N]")
+}
+
+if first == "archive" {
+    guard positional.count > 1 else { fail("usage: LogBenchmark archive FILE") }
+    let copy = positional[1] + ".bench-copy"
+    try? FileManager.default.removeItem(atPath: copy)
+    try? FileManager.default.removeItem(atPath: copy + ".gz")
+    try FileManager.default.copyItem(atPath: positional[1], toPath: copy)
+    let start = monotonicNanos()
+    let bytes = try LogArchive.compress(copy)
+    let seconds = Double(monotonicNanos() - start) / 1e9
+    var st = stat()
+    stat(copy + ".gz", &st)
+    try? FileManager.default.removeItem(atPath: copy + ".gz")
+    print(String(format: "impl=octopus-archiver bytes=%d secs=%.4f MB_per_s=%.1f ratio=%.3f", bytes, seconds, Double(bytes) / 1e6 / seconds, Double(st.st_size) / Double(bytes)))
+    exit(0)
+}
+
 /// `floor`: swift-log with a handler that only touches the message — what any swift-log backend pays before it
 /// does its own work.
 struct FloorHandler: LogHandler {
@@ -37,26 +76,42 @@ struct FloorHandler: LogHandler {
         if event.message.description.utf8.count == 0 { print("") }
     }
 }
-let isFloor = arguments[1] == "floor"
-let path = isFloor ? "/dev/null" : arguments[1]
-let count = arguments.count > 2 ? Int(arguments[2]) ?? 1_000_000 : 1_000_000
-let threads = max(1, arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1)
-// An optional fourth argument swaps the layout, to see what rendering costs: `message` (the message alone).
+let benchmarkMode = mode
+let isFloor = first == "floor"
+let path = isFloor ? "/dev/null" : first
+let count = positional.count > 1 ? Int(positional[1]) ?? 1_000_000 : 1_000_000
 let layout: LayoutConfiguration =
-    arguments.count > 4 && arguments[4] == "message"
+    layoutName == "message"
     ? .messagePassThrough : .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", tokens: [:], timeZone: .local)
 if !isFloor { try? FileManager.default.removeItem(atPath: path) }
 
+/// For `hourly`: the hour the clock shows, moved on every 100,000 lines.
+let hour = Atomic<Int>(0)
+let start2026 = LogTimestamp(seconds: 1_795_219_200)  // 2026-11-21T00:00:00Z
+let clock: LogClock
+let kind: AppenderConfiguration.Kind
+switch mode {
+case "plain", "floor":
+    clock = .system
+    kind = .file(FileAppenderOptions(filename: path))
+case "rotating":
+    clock = .system
+    kind = .file(FileAppenderOptions(filename: path, maxLogSize: 10 << 20, backups: 5, compress: true))
+case "hourly":
+    clock = .custom {
+        let now = LogTimestamp.now()
+        return LogTimestamp(seconds: start2026.seconds + Int64(hour.load(ordering: .relaxed)) * 3600 + now.seconds % 60, nanoseconds: now.nanoseconds)
+    }
+    kind = .dateFile(DateFileAppenderOptions(filename: path, pattern: "yyyy-MM-dd-hh", numBackups: 1000, timeZone: .utc))
+default:
+    fail("unknown mode \(mode)")
+}
+
 let configuration = LogConfiguration(
-    appenders: [
-        "file": AppenderConfiguration(
-            .file(FileAppenderOptions(filename: path)),
-            layout: layout
-        )
-    ],
+    appenders: ["file": AppenderConfiguration(kind, layout: layout)],
     categories: ["default": CategoryConfiguration(appenders: ["file"], level: .info)]
 )
-let logging = try LogSystem(configuration)
+let logging = try LogSystem(configuration, clock: clock)
 let logger = isFloor ? Logger(label: "app") { _ in FloorHandler() } : logging.logger(label: "app")
 
 // One call in 64 is timed on its own for the latency distribution (timing every call would distort the total).
@@ -80,11 +135,12 @@ final class Samples: @unchecked Sendable {
 let samples = Samples()
 
 /// Logs lines `first..<first+count`, timing one call in `sampleEvery` on its own.
-@Sendable func logLines(_ first: Int, _ count: Int) -> [UInt64] {
+@Sendable func logLines(_ firstLine: Int, _ count: Int) -> [UInt64] {
     var local: [UInt64] = []
     local.reserveCapacity(count / sampleEvery + 1)
     for k in 0..<count {
-        let i = first + k
+        let i = firstLine + k
+        if benchmarkMode == "hourly", i % 100_000 == 0, i > 0 { hour.add(1, ordering: .relaxed) }
         if k % sampleEvery == 0 {
             let t0 = monotonicNanos()
             logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
@@ -111,21 +167,25 @@ if threads == 1 {
     group.wait()
 }
 let callsDone = monotonicNanos()
-try await logging.shutdown()
+logging.flush()  // every line written
+let written = monotonicNanos()
+try await logging.shutdown()  // files closed; the last rolls named, compressed and retention applied
 let end = monotonicNanos()
 
 var usage = rusage()
 getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-let attributes = try FileManager.default.attributesOfItem(atPath: path)
-let bytes = (attributes[.size] as? Int) ?? 0
+// Rolled files are compressed (and some removed by retention): only the plain mode's file size is the bytes written.
+let bytes = mode == "plain" ? ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) : 0
 let all = samples.sorted
 func percentile(_ p: Double) -> UInt64 { all.isEmpty ? 0 : all[min(all.count - 1, Int(Double(all.count) * p))] }
-let seconds = Double(end - start) / 1e9
+// Timed until every line is written; the close and the finishing of the last rolls (compressing them in the
+// background) are in total_secs.
+let seconds = Double(written - start) / 1e9
 let counters = logging.counters(for: "file") ?? AppenderCounters()
 print(
     String(
-        format: "impl=\(isFloor ? "swift-log-floor" : "octopus") lines=%d threads=%d secs=%.4f call_secs=%.4f lines_per_s=%.0f MB_per_s=%.1f rss_mb=%.1f p50_ns=%llu p99_ns=%llu batches=%d drops=%d",
-        threads * perThread, threads, seconds, Double(callsDone - start) / 1e9, Double(threads * perThread) / seconds,
+        format: "impl=\(isFloor ? "swift-log-floor" : "octopus-" + mode) lines=%d threads=%d secs=%.4f total_secs=%.4f call_secs=%.4f lines_per_s=%.0f MB_per_s=%.1f rss_mb=%.1f p50_ns=%llu p99_ns=%llu batches=%d drops=%d",
+        threads * perThread, threads, seconds, Double(end - start) / 1e9, Double(callsDone - start) / 1e9, Double(threads * perThread) / seconds,
         Double(bytes) / 1e6 / seconds, Double(usage.ru_maxrss) / 1024, percentile(0.5), percentile(0.99), counters.batches,
         counters.drops
-    ))
+    ) + " rolls=\(counters.rolls) archived=\(counters.archived)")

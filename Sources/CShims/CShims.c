@@ -15,3 +15,10 @@ int octopus_rename_noreplace(const char *from, const char *to) {
     return -1;
 #endif
 }
+
+#include <sys/resource.h>
+
+int octopus_lower_thread_priority(void) {
+    /* On Linux a thread id given to setpriority names that thread alone. */
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+}

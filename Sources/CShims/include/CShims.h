@@ -6,3 +6,10 @@
 int octopus_rename_noreplace(const char *from, const char *to);
 
 #endif
+
+#ifndef OCTOPUS_CSHIMS_THREAD_H
+#define OCTOPUS_CSHIMS_THREAD_H
+/// Lowers the calling thread's scheduling priority (nice +10 for this thread only), for background work that
+/// must yield to the threads that log. Returns 0, or -1 with errno set.
+int octopus_lower_thread_priority(void);
+#endif

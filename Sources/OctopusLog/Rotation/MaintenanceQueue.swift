@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 /// One background thread that finishes rolls (naming, compressing, retention) in the order they were asked for,
@@ -43,6 +44,8 @@ final class MaintenanceQueue: @unchecked Sendable {
     }
 
     private func run() {
+        // Compression yields to the threads that log: on a busy machine, archiving waits, logging does not.
+        _ = octopus_lower_thread_priority()
         lock.lock()
         while true {
             while jobs.isEmpty && !stopping { lock.waitForWork() }
