@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Octopus", targets: ["Octopus"]),
         .library(name: "OctopusLog", targets: ["OctopusLog"]),
         .library(name: "OctopusConfig", targets: ["OctopusConfig"]),
+        .library(name: "OctopusSchedule", targets: ["OctopusSchedule"]),
         .executable(name: "octopus", targets: ["OctopusCLI"]),
     ],
     dependencies: [
@@ -41,11 +42,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Cron and interval schedules, Subscriptions, the Scheduler (the timing authority) and its Dispatcher seam.
+        .target(
+            name: "OctopusSchedule",
+            dependencies: [
+                "OctopusConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "Octopus",
             dependencies: [
                 "OctopusConfig",
                 "OctopusLog",
+                "OctopusSchedule",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -68,6 +79,11 @@ let package = Package(
         .testTarget(
             name: "OctopusLogTests",
             dependencies: ["OctopusLog", "OctopusConfig", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "OctopusScheduleTests",
+            dependencies: ["OctopusSchedule", "OctopusConfig", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Cases"]
         ),
         .testTarget(
             name: "OctopusCLITests",
