@@ -1,0 +1,138 @@
+import Foundation
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A program a `command` task runs: with arguments and no shell, unless `shell` is set.
+public struct CommandSpec: Sendable, Hashable {
+    /// A path, or a name looked up in `PATH`; with `shell`, a shell command line.
+    public var command: String
+    public var arguments: [String]
+    /// Run `command` with `/bin/sh -c` (the arguments become `$1`, `$2`, …).
+    public var shell: Bool
+    /// The working directory (default: the service's).
+    public var directory: String?
+    /// Variables added to the service's environment.
+    public var environment: [String: String]
+    /// How long the program gets between SIGTERM and SIGKILL when its run is cancelled or times out.
+    public var killGrace: Duration
+
+    public init(
+        command: String, arguments: [String] = [], shell: Bool = false, directory: String? = nil,
+        environment: [String: String] = [:], killGrace: Duration = .seconds(5)
+    ) {
+        self.command = command
+        self.arguments = arguments
+        self.shell = shell
+        self.directory = directory
+        self.environment = environment
+        self.killGrace = killGrace
+    }
+
+    /// Runs the program to its end. Its stdout lines go to `logger` at INFO and its stderr lines at WARNING, as
+    /// they come; the exit status and duration are logged when it ends. A non-zero status or a signal throws.
+    /// Cancellation sends SIGTERM, then SIGKILL after `killGrace`.
+    public func run(logger: Logger) async throws {
+        let process = Process()
+        if shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", command, "sh"] + arguments
+        } else {
+            guard let executable = Self.resolve(command) else {
+                throw CommandFailure(message: "command \"\(command)\" not found in PATH")
+            }
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        let exited = ResumeOnce<Void>()
+        process.terminationHandler = { _ in exited.resume(()) }
+        let started = ContinuousClock.now
+        do {
+            try process.run()
+        } catch {
+            throw CommandFailure(message: "cannot start \"\(command)\": \(error.localizedDescription)")
+        }
+        let pid = process.processIdentifier
+        let readers = [
+            LineReader.start(stdout.fileHandleForReading) { logger.info("\($0)") },
+            LineReader.start(stderr.fileHandleForReading) { logger.warning("\($0)") },
+        ]
+        let grace = killGrace
+        await withTaskCancellationHandler {
+            await exited.value
+        } onCancel: {
+            kill(pid, SIGTERM)
+            Task {
+                try? await Task.sleep(for: grace)
+                if process.isRunning { kill(pid, SIGKILL) }
+            }
+        }
+        for reader in readers { await reader.value }
+        let elapsed = ContinuousClock.now - started
+        let ms = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        let status = process.terminationStatus
+        if process.terminationReason == .uncaughtSignal {
+            logger.warning("\(command) killed by signal \(status) after \(ms) ms")
+            if Task.isCancelled { throw CancellationError() }
+            throw CommandFailure(message: "killed by signal \(status)")
+        }
+        logger.info("\(command) exited with status \(status) in \(ms) ms")
+        if status != 0 { throw CommandFailure(message: "exited with status \(status)") }
+    }
+
+    /// The executable for `name`: itself when it holds a slash, else the first match in `PATH`.
+    static func resolve(_ name: String) -> String? {
+        if name.contains("/") { return name }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}
+
+/// Why a command run failed.
+public struct CommandFailure: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Reads a pipe on its own thread and hands over each line (without its newline) as it completes.
+enum LineReader {
+    static func start(_ handle: FileHandle, _ emit: @escaping @Sendable (String) -> Void) -> Task<Void, Never> {
+        let done = ResumeOnce<Void>()
+        let fd = handle.fileDescriptor
+        let thread = Thread {
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 16_384)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                pending.append(contentsOf: buffer[0..<n])
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    emit(String(decoding: pending[..<newline], as: UTF8.self))
+                    pending.removeSubrange(...newline)
+                }
+            }
+            if !pending.isEmpty { emit(String(decoding: pending, as: UTF8.self)) }
+            try? handle.close()
+            done.resume(())
+        }
+        thread.start()
+        return Task { await done.value }
+    }
+}
