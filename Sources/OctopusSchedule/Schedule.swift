@@ -101,7 +101,11 @@ public enum ScheduleTrigger: Sendable {
     /// The fire time after a scheduled one (never computed from "now", so there is no drift).
     public func next(after scheduled: Date) -> Date? {
         switch self {
-        case .interval(let interval): scheduled.addingTimeInterval(Double(interval.milliseconds) / 1000)
+        case .interval(let interval):
+            // On whole milliseconds, so that a million ticks add no rounding drift.
+            Date(
+                timeIntervalSince1970: Double(Int64((scheduled.timeIntervalSince1970 * 1000).rounded()) + interval.milliseconds)
+                    / 1000)
         case .cron(let expression): expression.next(after: scheduled)
         case .once: nil
         }

@@ -214,7 +214,9 @@ public final class Scheduler: Service, Sendable {
             case .interval(let interval):
                 let behind = Int64((now.timeIntervalSince(next) * 1000).rounded(.down))
                 missed = Int(max(0, behind / interval.milliseconds))
-                latest = next.addingTimeInterval(Double(Int64(missed) * interval.milliseconds) / 1000)
+                latest = Date(
+                    timeIntervalSince1970: Double(
+                        Int64((next.timeIntervalSince1970 * 1000).rounded()) + Int64(missed) * interval.milliseconds) / 1000)
             case .cron(let expression):
                 while let after = expression.next(after: latest), after <= now {
                     latest = after
