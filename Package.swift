@@ -47,6 +47,7 @@ let package = Package(
             name: "OctopusSchedule",
             dependencies: [
                 "OctopusConfig",
+                "CShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

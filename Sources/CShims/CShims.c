@@ -22,3 +22,19 @@ int octopus_lower_thread_priority(void) {
     /* On Linux a thread id given to setpriority names that thread alone. */
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 }
+
+#include <spawn.h>
+
+int octopus_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int octopus_spawn_addchdir(void *actions, const char *path) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+    return posix_spawn_file_actions_addchdir_np((posix_spawn_file_actions_t *)actions, path);
+#else
+    (void)actions;
+    (void)path;
+    return ENOSYS;
+#endif
+}

@@ -36,60 +36,49 @@ public struct CommandSpec: Sendable, Hashable {
     /// they come; the exit status and duration are logged when it ends. A non-zero status or a signal throws.
     /// Cancellation sends SIGTERM, then SIGKILL after `killGrace`.
     public func run(logger: Logger) async throws {
-        let process = Process()
+        let executable: String
+        let argv: [String]
         if shell {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", command, "sh"] + arguments
+            executable = "/bin/sh"
+            argv = ["sh", "-c", command, "sh"] + arguments
         } else {
-            guard let executable = Self.resolve(command) else {
+            guard let found = Self.resolve(command) else {
                 throw CommandFailure(message: "command \"\(command)\" not found in PATH")
             }
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
+            executable = found
+            argv = [command] + arguments
         }
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        let exited = ResumeOnce<Void>()
-        process.terminationHandler = { _ in exited.resume(()) }
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(self.environment) { $1 }
         let started = ContinuousClock.now
-        do {
-            try process.run()
-        } catch {
-            throw CommandFailure(message: "cannot start \"\(command)\": \(error.localizedDescription)")
-        }
-        let pid = process.processIdentifier
+        let child = try ChildProcess.spawn(
+            executable: executable, arguments: argv, environment: environment, directory: directory)
         let readers = [
-            LineReader.start(stdout.fileHandleForReading) { logger.info("\($0)") },
-            LineReader.start(stderr.fileHandleForReading) { logger.warning("\($0)") },
+            LineReader.start(child.stdout) { logger.info("\($0)") },
+            LineReader.start(child.stderr) { logger.warning("\($0)") },
         ]
         let grace = killGrace
-        await withTaskCancellationHandler {
-            await exited.value
+        let status = await withTaskCancellationHandler {
+            await child.exit.value
         } onCancel: {
-            kill(pid, SIGTERM)
+            child.signalGroup(SIGTERM)
             Task {
                 try? await Task.sleep(for: grace)
-                if process.isRunning { kill(pid, SIGKILL) }
+                child.signalGroup(SIGKILL)
             }
         }
         for reader in readers { await reader.value }
         let elapsed = ContinuousClock.now - started
         let ms = elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-        let status = process.terminationStatus
-        if process.terminationReason == .uncaughtSignal {
-            logger.warning("\(command) killed by signal \(status) after \(ms) ms")
+        switch status {
+        case .signalled(let signal):
+            logger.warning("\(command) killed by signal \(signal) after \(ms) ms")
             if Task.isCancelled { throw CancellationError() }
-            throw CommandFailure(message: "killed by signal \(status)")
+            throw CommandFailure(message: "killed by signal \(signal)")
+        case .exited(let code):
+            logger.info("\(command) exited with status \(code) in \(ms) ms")
+            if code != 0 { throw CommandFailure(message: "exited with status \(code)") }
         }
-        logger.info("\(command) exited with status \(status) in \(ms) ms")
-        if status != 0 { throw CommandFailure(message: "exited with status \(status)") }
     }
 
     /// The executable for `name`: itself when it holds a slash, else the first match in `PATH`.
@@ -112,9 +101,8 @@ public struct CommandFailure: Error, Sendable, CustomStringConvertible {
 
 /// Reads a pipe on its own thread and hands over each line (without its newline) as it completes.
 enum LineReader {
-    static func start(_ handle: FileHandle, _ emit: @escaping @Sendable (String) -> Void) -> Task<Void, Never> {
+    static func start(_ fd: Int32, _ emit: @escaping @Sendable (String) -> Void) -> Task<Void, Never> {
         let done = ResumeOnce<Void>()
-        let fd = handle.fileDescriptor
         let thread = Thread {
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 16_384)
@@ -129,7 +117,7 @@ enum LineReader {
                 }
             }
             if !pending.isEmpty { emit(String(decoding: pending, as: UTF8.self)) }
-            try? handle.close()
+            close(fd)
             done.resume(())
         }
         thread.start()

@@ -42,7 +42,7 @@ public struct Interval: Sendable, Hashable, CustomStringConvertible {
             guard !numberText.isEmpty, let number = Double(numberText) else {
                 throw fail("expected a number at \"\(rest)\"")
             }
-            rest = rest.dropFirst(numberText.count)
+            rest = rest.dropFirst(numberText.count).drop { $0 == " " }
             let unitText = rest.prefix { $0.isLetter }.lowercased()
             guard !unitText.isEmpty else {
                 throw fail("\"\(numberText)\" has no unit; units are ms, s, m, h, d, w")

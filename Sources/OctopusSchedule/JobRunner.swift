@@ -115,6 +115,16 @@ final class ResumeOnce<Value: Sendable>: Sendable {
         waiter?.resume(returning: value)
     }
 
+    /// Whether a value has been delivered.
+    var isResolved: Bool {
+        state.withLock { state in
+            switch state {
+            case .ready, .done: true
+            case .empty, .waiting: false
+            }
+        }
+    }
+
     var value: Value {
         get async {
             await withCheckedContinuation { continuation in
