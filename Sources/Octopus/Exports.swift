@@ -1,3 +1,4 @@
 @_exported import Logging
 @_exported import OctopusConfig
 @_exported import OctopusLog
+@_exported import OctopusSchedule

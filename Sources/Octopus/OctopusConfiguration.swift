@@ -1,16 +1,18 @@
 public import OctopusConfig
 public import OctopusLog
+public import OctopusSchedule
 
 /// The whole configuration of an Octopus service, read from `config/`: every section checked, every issue
 /// reported at once.
 public struct OctopusConfiguration: Sendable {
     /// The top-level sections Octopus knows.
-    public static let sections = ["log"]
+    public static let sections = ["log", "schedule"]
 
     /// The merged configuration as read (for `config check`).
     public var value: ConfigValue
     public var environment: String
     public var log: LogConfiguration
+    public var schedule: ScheduleConfiguration
 
     /// Loads `config.default.*` overlaid by `config.<environment>.*` from `directory` and checks every section.
     public static func load(directory: String = "config", environment: String? = nil) throws(ConfigurationError) -> OctopusConfiguration {
@@ -28,9 +30,36 @@ public struct OctopusConfiguration: Sendable {
         } catch {
             for issue in error.issues { issues.add(issue) }
         }
+        let schedule = ScheduleConfiguration.read(value["schedule"], issues: issues)
         try issues.throwIfAny()
+        Self.addScheduleLog(to: &log)
         self.value = value
         self.environment = environment
         self.log = log
+        self.schedule = schedule
+    }
+
+    /// The schedule log's category, when the configuration does not define one: `logs/schedule.log`, a file a day,
+    /// compressed, two weeks kept, and nowhere else (`inherit: false`).
+    static func addScheduleLog(to log: inout LogConfiguration) {
+        guard log.categories["schedule"] == nil else { return }
+        var name = "scheduleFile"
+        while log.appenders[name] != nil { name += "_" }
+        log.appenders[name] = AppenderConfiguration(
+            .dateFile(DateFileAppenderOptions(filename: "logs/schedule.log", numBackups: 14, compress: true)),
+            layout: .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m%X", tokens: [:], timeZone: .local)
+        )
+        log.categories["schedule"] = CategoryConfiguration(appenders: [name], level: .info, inherit: false)
+    }
+
+    /// A scheduler holding every task of the `schedule:` section, logging through `logging` (the schedule log is
+    /// category `schedule`; a task's own lines go to its category, `schedule.NAME` unless set).
+    public func makeScheduler(logging: LogSystem, clock: any ScheduleClock = SystemScheduleClock.shared) throws(ScheduleError) -> Scheduler {
+        let scheduler = Scheduler(
+            environment: environment, clock: clock, log: logging.logger(label: "schedule"),
+            makeLogger: { logging.logger(label: $0) }, configuration: value,
+            shutdownTimeout: schedule.shutdownTimeout)
+        for task in schedule.tasks { try scheduler.register(task.scheduledTask) }
+        return scheduler
     }
 }

@@ -9,7 +9,7 @@ struct OctopusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "octopus",
         abstract: "Run and inspect an Octopus service: logging, schedules and shared connections for Swift servers.",
-        subcommands: [Start.self, Config.self, Log.self, Tail.self, Archive.self]
+        subcommands: [Start.self, Config.self, Log.self, Tail.self, Archive.self, Cron.self, Run.self]
     )
 }
 
@@ -136,12 +136,22 @@ extension OctopusCommand {
             let (configuration, logging) = try options.loadWithLogging()
             logging.bootstrap()
             let logger = Logger(label: "octopus")
+            let scheduler: Scheduler
+            do {
+                scheduler = try configuration.makeScheduler(logging: logging)
+            } catch {
+                printError("octopus: \(error)")
+                logging.shutdownNow()
+                throw ExitCode(2)
+            }
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
                     services: [
-                        // First in, last out: logging is drained and closed after everything else has stopped.
+                        // First in, last out: logging is drained and closed after everything else has stopped;
+                        // the scheduler stops its timers and lets running tasks finish before that.
                         .init(service: logging),
-                        .init(service: Lifecycle(logger: logger, environment: configuration.environment)),
+                        .init(service: scheduler),
+                        .init(service: Lifecycle(logger: logger, environment: configuration.environment, tasks: scheduler.taskNames)),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
@@ -152,13 +162,19 @@ extension OctopusCommand {
     }
 }
 
-/// Says when the service starts and stops; the schedules and workers join the group here as they arrive.
+/// Says when the service starts and stops.
 struct Lifecycle: Service {
     let logger: Logger
     let environment: String
+    let tasks: [String]
 
     func run() async throws {
-        logger.info("octopus started", metadata: ["env": "\(environment)", "pid": "\(ProcessInfo.processInfo.processIdentifier)"])
+        logger.info(
+            "octopus started",
+            metadata: [
+                "env": "\(environment)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+                "tasks": "\(tasks.joined(separator: ","))",
+            ])
         try? await gracefulShutdown()
         logger.info("octopus stopping")
     }

@@ -55,7 +55,8 @@ public struct Interval: Sendable, Hashable, CustomStringConvertible {
             rest = rest.dropFirst(unitText.count).drop { $0 == " " }
         }
         let rounded = total.rounded()
-        guard rounded >= 1 else { throw fail("must be more than zero (it is \(total) ms)") }
+        guard total > 0 else { throw fail("must be more than zero") }
+        guard rounded >= 1 else { throw fail("must be at least 1 ms (it is \(total) ms)") }
         guard rounded < 9.0e15 else { throw fail("is too long") }
         milliseconds = Int64(rounded)
     }

@@ -18,7 +18,7 @@ import Testing
     @Test(arguments: [
         ("0s", "must be more than zero"), ("-5s", "must be more than zero"), ("0", "must be more than zero"),
         ("5x", #"unknown unit "x""#), ("", "is empty"), ("s", "expected a number"), ("5", "accepted"),
-        ("1m1m", "twice"), ("10", "accepted"), ("0.0001s", "must be more than zero"), ("5 s", "accepted"),
+        ("1m1m", "twice"), ("10", "accepted"), ("0.0001s", "must be at least 1 ms"), ("5 s", "accepted"),
     ])
     func rejects(_ text: String, _ words: String) {
         do {

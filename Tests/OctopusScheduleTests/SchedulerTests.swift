@@ -52,6 +52,7 @@ import Testing
         #expect(h.lines.messages.contains("[Timer] cron next at 2026-11-21T12:00:20.000+00:00"))
         h.advance(to: t0.addingTimeInterval(20))
         await h.waitForSleeper(at: t0.addingTimeInterval(40))
+        await eventually("the first run's end") { h.lines.count("cron finished") == 1 }
         h.advance(to: t0.addingTimeInterval(40.002))
         await h.waitForSleeper(at: t0.addingTimeInterval(60))
         await eventually("two runs") { runs.withLock { $0.count } == 2 }

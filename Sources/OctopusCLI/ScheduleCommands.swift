@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Octopus
+
+extension OctopusCommand {
+    struct Cron: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the next fire times of a cron expression, one per line (ISO-8601 with the zone's offset).",
+            discussion: """
+                5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first. A bad expression \
+                prints the error on stderr and exits 2.
+                Example: octopus cron "0 9 * * MON-FRI" --tz Asia/Kolkata -n 3
+                """
+        )
+
+        @Argument(help: "The cron expression (quote it).")
+        var expression: String
+
+        @Option(name: .long, help: "The time zone: local (default), UTC, or an IANA name.")
+        var tz = "local"
+
+        @Option(name: .long, help: "Start after this time: ISO-8601 with an offset, or without one as wall time in the zone (default: now).")
+        var from: String?
+
+        @Option(name: .short, help: "How many fire times.")
+        var n = 5
+
+        @Flag(name: .long, help: "Print the previous fire times before --from instead, newest first.")
+        var previous = false
+
+        func run() throws {
+            guard let zone = ScheduleZone.parse(tz) else {
+                printError("octopus cron: unknown time zone \"\(tz)\"")
+                throw ExitCode(2)
+            }
+            guard n >= 0 else {
+                printError("octopus cron: -n must be 0 or more")
+                throw ExitCode(2)
+            }
+            let expression: CronExpression
+            do {
+                expression = try CronExpression(self.expression, timeZone: zone)
+            } catch {
+                printError(error.description)
+                throw ExitCode(2)
+            }
+            var cursor = Date()
+            if let from {
+                guard let parsed = ISOTime.parse(from, in: zone) else {
+                    printError("octopus cron: --from \"\(from)\" is not an ISO-8601 time such as 2026-11-23T09:00:00+05:30")
+                    throw ExitCode(2)
+                }
+                cursor = parsed
+            }
+            var out = ""
+            for _ in 0..<n {
+                guard let time = previous ? expression.previous(before: cursor) : expression.next(after: cursor) else { break }
+                out += ISOTime.format(time, in: zone) + "\n"
+                cursor = time
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one configured schedule now, once, and exit with its outcome.",
+            discussion: "Exit status: 0 finished, 1 failed, 124 timed out, 2 no such task or a bad configuration."
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The task's name (a key of schedule.tasks).")
+        var name: String
+
+        func run() async throws {
+            let (configuration, logging) = try options.loadWithLogging()
+            logging.bootstrap()
+            let outcome: JobOutcome
+            do {
+                let scheduler = try configuration.makeScheduler(logging: logging)
+                outcome = try await scheduler.runNow(name)
+            } catch {
+                printError("octopus run: \(error)")
+                try await logging.shutdown()
+                throw ExitCode(2)
+            }
+            try await logging.shutdown()
+            printError("\(name): \(outcome)")
+            switch outcome {
+            case .finished: return
+            case .timedOut: throw ExitCode(124)
+            case .failed, .cancelled, .notRun: throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+let scheduleConfig = """
+    log:
+      appenders:
+        file: { type: file, filename: logs/app.log, layout: { type: pattern, pattern: "[%p] %c - %m%X" } }
+        scheduleFile: { type: file, filename: logs/schedule.log, layout: { type: pattern, pattern: "[%p] %c - %m" } }
+      categories:
+        default: { appenders: [file], level: INFO }
+        schedule: { appenders: [scheduleFile], inherit: false }
+    schedule:
+      shutdownTimeout: 20s
+      tasks:
+        heartbeat: { kind: log, interval: 200ms, type: all, immediate: true, message: alive }
+        echo:
+          kind: command
+          cron: "* * * * * *"
+          command: printf
+          args: ["first line\\\\nsecond line\\\\n"]
+        slow:
+          kind: command
+          immediate: true
+          command: "until [ -e release ]; do sleep 0.02; done; echo slow done"
+          shell: true
+        failing: { kind: command, command: "echo broken >&2; exit 3", shell: true, interval: 1h }
+        hang: { kind: command, command: sleep, args: ["30"], interval: 1h, timeout: 300ms, killGrace: 100ms }
+        prodOnly: { kind: log, interval: 100ms, message: never here, env: [prod] }
+    """
+
+@Suite struct ScheduleCommandTests {
+    @Test func startRunsTheSchedulesAndStopsCleanlyOnSIGTERM() async throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", scheduleConfig)
+        let process = Process()
+        process.executableURL = octopusBinary
+        process.arguments = ["start"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait (bounded) until the heartbeat has ticked and the command task has run once.
+        var ready = false
+        for _ in 0..<400 where !ready {
+            let log = dir.read("logs/schedule.log")
+            ready = log.contains("echo finished in") && log.components(separatedBy: "heartbeat finished").count > 3
+            if !ready { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(ready, "\(dir.read("logs/schedule.log"))")
+        process.terminate()  // SIGTERM while `slow` is still running: it runs until the file `release` exists
+        var draining = false
+        for _ in 0..<400 where !draining {
+            draining = dir.read("logs/schedule.log").contains("[Timer] stopping: waiting for 1 running job(s)")
+            if !draining { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(draining)
+        #expect(process.isRunning)
+        _ = FileManager.default.createFile(atPath: dir.path + "/release", contents: nil)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        let log = dir.read("logs/schedule.log")
+        let lines = log.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("[INFO] schedule - [Timer] heartbeat next at ") })
+        #expect(lines.contains { $0.hasPrefix("[INFO] schedule - [Timer] echo next at ") && $0.hasSuffix(".000" + ($0.suffix(6))) })
+        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[Job#\d+\] heartbeat started \(scheduled .+, late \d+ ms\) \[immediate\]$"#, options: .regularExpression) != nil })
+        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[Job#\d+\] echo finished in \d+ ms$"#, options: .regularExpression) != nil })
+        // The command's output, line by line, in the task's category; its exit status and duration.
+        #expect(lines.contains("[INFO] schedule.echo - first line"))
+        #expect(lines.contains("[INFO] schedule.echo - second line"))
+        #expect(lines.contains { $0.hasPrefix("[INFO] schedule.echo - printf exited with status 0 in ") })
+        #expect(lines.contains("[INFO] schedule.heartbeat - alive"))
+        // The running task finished before the process exited, and its lines were flushed.
+        #expect(lines.contains("[INFO] schedule.slow - slow done"))
+        #expect(lines.contains { $0.range(of: #"\] slow finished in \d+ ms$"#, options: .regularExpression) != nil })
+        #expect(lines.contains("[INFO] schedule - [Timer] stopping: waiting for 1 running job(s)"))
+        #expect(lines.contains(#"[INFO] schedule - [Timer] prodOnly does not run in env "local" (env: prod)"#))
+        #expect(!log.contains("never here"))
+        #expect(dir.read("logs/app.log").hasSuffix("[INFO] octopus - octopus stopping\n"))
+    }
+
+    @Test func runRunsOneTaskNowAndExitsWithItsOutcome() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", scheduleConfig)
+        _ = FileManager.default.createFile(atPath: dir.path + "/release", contents: nil)
+        let ok = try octopus(["run", "echo"], in: dir.path)
+        #expect(ok.status == 0)
+        #expect(ok.stderr.contains("echo: finished in "))
+        #expect(dir.read("logs/schedule.log").contains("[INFO] schedule.echo - second line\n"))
+        let failing = try octopus(["run", "failing"], in: dir.path)
+        #expect(failing.status == 1)
+        #expect(failing.stderr.contains("failing: failed in "))
+        #expect(failing.stderr.contains("exited with status 3"))
+        #expect(dir.read("logs/schedule.log").contains("[WARN] schedule.failing - broken\n"))
+        let hang = try octopus(["run", "hang"], in: dir.path)
+        #expect(hang.status == 124)
+        #expect(hang.stderr.contains("hang: timed out after "))
+        let unknown = try octopus(["run", "nope"], in: dir.path)
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains(#"task "nope": no such task; tasks are heartbeat, echo, slow, failing, hang, prodOnly"#))
+    }
+
+    @Test func cronPrintsTheNextTimesWithTheZonesOffset() throws {
+        let outcome = try octopus(["cron", "0 9 * * MON-FRI", "--tz", "Asia/Kolkata", "--from", "2026-11-21T12:00:00", "-n", "3"])
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout == "2026-11-23T09:00:00+05:30\n2026-11-24T09:00:00+05:30\n2026-11-25T09:00:00+05:30\n")
+        let dst = try octopus(["cron", "*/30 * * * *", "--tz", "America/New_York", "--from", "2026-11-01T00:30:00-04:00", "-n", "4"])
+        #expect(dst.stdout == "2026-11-01T01:00:00-04:00\n2026-11-01T01:30:00-04:00\n2026-11-01T01:00:00-05:00\n2026-11-01T01:30:00-05:00\n")
+        let defaultCount = try octopus(["cron", "@daily", "--tz", "UTC", "--from", "2026-11-21T12:00:00Z"])
+        #expect(defaultCount.stdout.split(separator: "\n").count == 5)
+        let previous = try octopus(["cron", "0 0 * * *", "--tz", "UTC", "--from", "2026-11-21T12:00:00Z", "-n", "2", "--previous"])
+        #expect(previous.stdout == "2026-11-21T00:00:00+00:00\n2026-11-20T00:00:00+00:00\n")
+    }
+
+    @Test(arguments: [
+        (["cron", "0 61 * * * *"], #"invalid cron expression "0 61 * * * *": minute "61" is out of range 0-59"#),
+        (["cron", "@every5m"], "unknown preset"),
+        (["cron", "* * * * *", "--tz", "Nowhere/City"], "unknown time zone"),
+        (["cron", "* * * * *", "--from", "yesterday"], "is not an ISO-8601 time"),
+    ])
+    func cronRefusesBadInputWithExit2(_ arguments: [String], _ message: String) throws {
+        let outcome = try octopus(arguments)
+        #expect(outcome.status == 2)
+        #expect(outcome.stdout.isEmpty)
+        #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
+    }
+
+    @Test func configCheckValidatesTheSchedules() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", """
+            log:
+              appenders: { out: { type: stdout } }
+              categories: { default: { appenders: [out], level: INFO } }
+            schedule:
+              tasks:
+                a: { kind: log, interval: 0s, message: x }
+                b: { kind: command, cron: "0 0 31 2 *", command: "true" }
+            """)
+        let outcome = try octopus(["config", "check"], in: dir.path)
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains(#"invalid interval "0s": must be more than zero at schedule.tasks.a.interval (config/config.default.yaml:6)"#), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("it never fires"))
+        let start = try octopus(["start"], in: dir.path)
+        #expect(start.status == 2)
+    }
+
+    @Test func theRepositoryDefaultRunsItsTasks() throws {
+        let outcome = try octopus(["run", "heartbeat"], in: repositoryRoot.path)
+        #expect(outcome.status == 0)
+    }
+}
