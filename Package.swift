@@ -76,6 +76,11 @@ let package = Package(
             dependencies: ["OctopusLog", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/LogBenchmark"
         ),
+        .executableTarget(
+            name: "ScheduleBenchmark",
+            dependencies: ["OctopusSchedule", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/ScheduleBenchmark"
+        ),
         .testTarget(name: "OctopusConfigTests", dependencies: ["OctopusConfig"]),
         .testTarget(
             name: "OctopusLogTests",
