@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "OctopusLog", targets: ["OctopusLog"]),
         .library(name: "OctopusConfig", targets: ["OctopusConfig"]),
         .library(name: "OctopusSchedule", targets: ["OctopusSchedule"]),
+        .library(name: "OctopusRPC", targets: ["OctopusRPC"]),
         .executable(name: "octopus", targets: ["OctopusCLI"]),
     ],
     dependencies: [
@@ -17,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // zlib through pkg-config (Debian: libz-dev). Used by the archiver.
@@ -50,6 +52,17 @@ let package = Package(
                 "CShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Frames, connections, calls with ids and deadlines, typed actions, the master/branch directory, error codes.
+        // Knows nothing of processes, logging configuration or schedules.
+        .target(
+            name: "OctopusRPC",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -90,6 +103,15 @@ let package = Package(
             name: "OctopusScheduleTests",
             dependencies: ["OctopusSchedule", "OctopusConfig", .product(name: "Logging", package: "swift-log")],
             exclude: ["Cases"]
+        ),
+        .testTarget(
+            name: "OctopusRPCTests",
+            dependencies: [
+                "OctopusRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "OctopusCLITests",

@@ -1,0 +1,88 @@
+public import NIOCore
+public import Foundation
+import Synchronization
+
+/// A typed action: the declaration both sides share, so that inputs and outputs are checked at compile time.
+///
+/// ```swift
+/// struct Add: RPCAction {
+///     struct Input: Codable { var a, b: Int }
+///     typealias Output = Int
+///     static let name = "add"
+/// }
+/// handlers.register(Add.self) { input, _ in input.a + input.b }
+/// let sum = try await branch.call(Add.self, .init(a: 1, b: 2))
+/// ```
+public protocol RPCAction {
+    associatedtype Input: Codable & Sendable
+    associatedtype Output: Codable & Sendable
+    static var name: String { get }
+}
+
+/// What a handler knows about the call it serves.
+public struct RPCCallContext: Sendable {
+    /// The action's name.
+    public var action: String
+    /// Who called: a branch id, the master's id, or nil on a plain connection.
+    public var caller: String?
+    /// When the caller gives up; a handler that can stop early should look at it.
+    public var deadline: ContinuousClock.Instant?
+
+    public init(action: String, caller: String? = nil, deadline: ContinuousClock.Instant? = nil) {
+        self.action = action
+        self.caller = caller
+        self.deadline = deadline
+    }
+}
+
+/// A table of handlers by action name. Typed handlers decode their input and encode their output with the
+/// table's codec; raw ones see the bodies; JSON ones see `Data` (for tools that know actions only by name).
+public final class RPCHandlers: Sendable {
+    public typealias RawHandler = @Sendable (ByteBuffer, RPCCallContext) async throws -> ByteBuffer
+
+    public let codec: any RPCCodec
+    private let table = Mutex<[String: RawHandler]>([:])
+
+    public init(codec: any RPCCodec = JSONCodec()) {
+        self.codec = codec
+    }
+
+    /// Registers (or replaces) the handler of a typed action.
+    public func register<A: RPCAction>(
+        _ action: A.Type, _ handler: @escaping @Sendable (A.Input, RPCCallContext) async throws -> A.Output
+    ) {
+        let codec = self.codec
+        let name = A.name
+        registerRaw(name) { body, context in
+            let input = try codec.decodeBody(A.Input.self, from: body, action: name)
+            let output = try await handler(input, context)
+            return try codec.encodeBody(output, action: name)
+        }
+    }
+
+    /// Registers a handler that sees the raw bodies.
+    public func registerRaw(_ name: String, _ handler: @escaping RawHandler) {
+        table.withLock { $0[name] = handler }
+    }
+
+    /// Registers a handler of JSON `Data` (meaningful with the JSON codec).
+    public func registerJSON(_ name: String, _ handler: @escaping @Sendable (Data, RPCCallContext) async throws -> Data) {
+        registerRaw(name) { body, context in
+            let output = try await handler(Data(body.readableBytesView), context)
+            return ByteBuffer(bytes: output)
+        }
+    }
+
+    public func remove(_ name: String) {
+        table.withLock { _ = $0.removeValue(forKey: name) }
+    }
+
+    public func handler(for name: String) -> RawHandler? {
+        table.withLock { $0[name] }
+    }
+
+    /// The names served here, sorted.
+    public var actions: [String] {
+        table.withLock { $0.keys.sorted() }
+    }
+}

@@ -1,0 +1,263 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Where a connection's frames come from: told of each decoded frame, of a stream that is not frames, and of the end.
+protocol FrameReceiver: AnyObject, Sendable {
+    func receive(_ frame: Frame)
+    func linkFailed(_ error: FrameError)
+    func linkClosed()
+}
+
+/// What carries encoded frames between two connections: a socket (NIO) or memory (in-process).
+protocol FrameLink: AnyObject, Sendable {
+    /// Timers of the connection run here.
+    var eventLoop: any EventLoop { get }
+    /// Who is at the other end, for log lines.
+    var peerDescription: String { get }
+    /// Begins delivery; frames that arrived earlier are delivered first. Called once.
+    func start(_ receiver: any FrameReceiver)
+    /// Queues one encoded frame; frames sent from any thread go out in order, coalesced into few writes.
+    func send(_ frame: ByteBuffer)
+    func close()
+}
+
+// MARK: - Sockets
+
+/// The NIO side of a link: frames are cut by `FrameByteDecoder`, handed to the receiver on the event loop, and
+/// outbound frames queued from any thread are written in one batch and one flush per event-loop turn.
+final class NIOFrameLink: FrameLink, @unchecked Sendable {
+    let channel: any Channel
+    let peerDescription: String
+    var eventLoop: any EventLoop { channel.eventLoop }
+
+    private struct Outbox {
+        var frames: [ByteBuffer] = []
+        var drainScheduled = false
+    }
+    private let outbox = Mutex(Outbox())
+    // Event-loop state.
+    private var receiver: (any FrameReceiver)?
+    private var early: [Frame] = []
+    private var earlyEnd: FrameError?? = nil
+
+    init(channel: any Channel, peerDescription: String) {
+        self.channel = channel
+        self.peerDescription = peerDescription
+    }
+
+    func start(_ receiver: any FrameReceiver) {
+        eventLoop.execute {
+            self.receiver = receiver
+            let frames = self.early
+            self.early = []
+            for frame in frames { receiver.receive(frame) }
+            if let end = self.earlyEnd {
+                self.receiver = nil
+                if let failure = end { receiver.linkFailed(failure) }
+                receiver.linkClosed()
+            }
+        }
+    }
+
+    func send(_ frame: ByteBuffer) {
+        let schedule = outbox.withLock { box in
+            box.frames.append(frame)
+            if box.drainScheduled { return false }
+            box.drainScheduled = true
+            return true
+        }
+        if schedule { eventLoop.execute { self.drain() } }
+    }
+
+    private func drain() {
+        let frames = outbox.withLock { box in
+            box.drainScheduled = false
+            let frames = box.frames
+            box.frames.removeAll(keepingCapacity: true)
+            return frames
+        }
+        guard channel.isActive else { return }
+        for frame in frames { channel.write(frame, promise: nil) }
+        channel.flush()
+    }
+
+    func close() {
+        // After whatever was sent before (an error frame before a refusal, say).
+        eventLoop.execute {
+            self.drain()
+            self.channel.close(promise: nil)
+        }
+    }
+
+    // Called by the pipeline's handler on the event loop.
+    func delivered(_ frame: Frame) {
+        if let receiver { receiver.receive(frame) } else { early.append(frame) }
+    }
+
+    func failed(_ error: FrameError) {
+        if let receiver { receiver.linkFailed(error) } else { earlyEnd = .some(error) }
+        channel.close(promise: nil)
+    }
+
+    func ended() {
+        if let receiver {
+            self.receiver = nil  // the receiver holds this link: break the cycle
+            receiver.linkClosed()
+        } else if earlyEnd == nil {
+            earlyEnd = .some(nil)
+        }
+        // Frames still queued have nowhere to go.
+        outbox.withLock { $0.frames.removeAll() }
+    }
+}
+
+/// Cuts the byte stream into frames (see `FrameDecoder`).
+struct FrameByteDecoder: ByteToMessageDecoder {
+    typealias InboundOut = Frame
+    let decoder: FrameDecoder
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try decoder.next(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
+        // Whatever is left at the end is a truncated frame; the connection is ending anyway.
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}
+
+/// The last handler: frames and the end of the channel go to the link.
+final class FrameLinkHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = Frame
+    let link: NIOFrameLink
+
+    init(link: NIOFrameLink) { self.link = link }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        link.delivered(unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let frameError = error as? FrameError {
+            link.failed(frameError)
+        } else {
+            // I/O errors (reset by peer and the like) end the connection; channelInactive reports it.
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        link.ended()
+        context.fireChannelInactive()
+    }
+}
+
+extension NIOFrameLink {
+    /// Adds the frame handlers to a fresh channel and returns its link. Runs on the channel's event loop.
+    static func install(on channel: any Channel, maxFrameSize: Int) throws -> NIOFrameLink {
+        let peer = channel.remoteAddress.map { "\($0)" } ?? "unix peer"
+        let link = NIOFrameLink(channel: channel, peerDescription: peer)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(FrameByteDecoder(decoder: FrameDecoder(maxFrameSize: maxFrameSize))))
+        try sync.addHandler(FrameLinkHandler(link: link))
+        return link
+    }
+}
+
+// MARK: - In process
+
+/// Two connections in one process joined through memory: frames are still encoded and decoded (the same code
+/// path as sockets), and delivered on an event loop in order.
+final class InProcessLink: FrameLink, @unchecked Sendable {
+    let eventLoop: any EventLoop
+    let peerDescription: String
+    private let decoder: FrameDecoder
+    // Event-loop state.
+    private weak var peer: InProcessLink?
+    private var receiver: (any FrameReceiver)?
+    private var inbox = ByteBuffer()
+    private var early: [ByteBuffer] = []
+    private var isClosed = false
+
+    private init(eventLoop: any EventLoop, name: String, maxFrameSize: Int) {
+        self.eventLoop = eventLoop
+        self.peerDescription = name
+        self.decoder = FrameDecoder(maxFrameSize: maxFrameSize)
+    }
+
+    /// A joined pair; both ends share one event loop, so each side's frames arrive in the order they were sent.
+    static func pair(name: String, maxFrameSize: Int) -> (InProcessLink, InProcessLink) {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let a = InProcessLink(eventLoop: loop, name: "in-process \(name) (server side)", maxFrameSize: maxFrameSize)
+        let b = InProcessLink(eventLoop: loop, name: "in-process \(name) (client side)", maxFrameSize: maxFrameSize)
+        a.peer = b
+        b.peer = a
+        return (a, b)
+    }
+
+    func start(_ receiver: any FrameReceiver) {
+        eventLoop.execute {
+            self.receiver = receiver
+            let bytes = self.early
+            self.early = []
+            for chunk in bytes { self.accept(chunk) }
+            if self.isClosed {
+                self.receiver = nil
+                receiver.linkClosed()
+            }
+        }
+    }
+
+    func send(_ frame: ByteBuffer) {
+        eventLoop.execute {
+            guard !self.isClosed, let peer = self.peer else { return }
+            peer.accept(frame)
+        }
+    }
+
+    /// Raw bytes into this end, as a socket would deliver them (tests use it to send garbage).
+    func injectBytes(_ bytes: ByteBuffer) {
+        eventLoop.execute { self.accept(bytes) }
+    }
+
+    private func accept(_ bytes: ByteBuffer) {
+        guard !isClosed else { return }
+        guard let receiver else {
+            early.append(bytes)
+            return
+        }
+        var chunk = bytes
+        inbox.writeBuffer(&chunk)
+        do {
+            while let frame = try decoder.next(from: &inbox) {
+                receiver.receive(frame)
+                if isClosed { return }
+            }
+            inbox.discardReadBytes()
+        } catch {
+            receiver.linkFailed(error)
+            close()
+        }
+    }
+
+    func close() {
+        eventLoop.execute {
+            self.end()
+            self.peer?.end()
+        }
+    }
+
+    private func end() {
+        guard !isClosed else { return }
+        isClosed = true
+        let receiver = self.receiver
+        self.receiver = nil  // the receiver holds this link: break the cycle
+        receiver?.linkClosed()
+    }
+}

@@ -1,0 +1,287 @@
+import NIOCore
+public import Logging
+public import Foundation
+import Synchronization
+
+/// The center of a master/branch group (node-octopus's Master): it listens, binds branches after a handshake,
+/// keeps the directory of who offers which action, serves its own actions and forwards calls between branches.
+///
+/// Routing of a call that reaches the master: a call aimed at a branch goes there (30007 when it is not bound);
+/// otherwise the master's own handler runs if it has one; otherwise the call goes to the branch that offers the
+/// action; otherwise 30001. When several branches offer one name, the one that bound first serves and the
+/// others stand by in bind order, taking over when it goes offline; the master's own handler shadows them all.
+/// Every such overlap is logged at bind and returned in the welcome.
+public final class RPCMaster: Sendable, RPCRouter {
+    public let id: String
+    public let handlers: RPCHandlers
+    public let options: RPCOptions
+    let logger: Logger
+
+    private struct Branch {
+        var connection: RPCConnection
+        var actions: [String]
+        var sequence: Int
+    }
+
+    private struct State {
+        var branches: [String: Branch] = [:]
+        var connections: [ObjectIdentifier: RPCConnection] = [:]
+        var nonces: [ObjectIdentifier: String] = [:]
+        var listeners: [Listener] = []
+        var nextSequence = 0
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    public let events: AsyncStream<RPCEvent>
+    private let eventSink: AsyncStream<RPCEvent>.Continuation
+
+    public init(
+        id: String = "master", handlers: RPCHandlers = RPCHandlers(), options: RPCOptions = RPCOptions(),
+        logger: Logger = Logger(label: "octopus.rpc")
+    ) {
+        self.id = id
+        self.handlers = handlers
+        self.options = options
+        self.logger = logger
+        (events, eventSink) = AsyncStream.makeStream(of: RPCEvent.self, bufferingPolicy: .bufferingNewest(1024))
+    }
+
+    /// Starts listening; returns the bound address (the actual port for `tcp` port 0). May be called for
+    /// several addresses.
+    @discardableResult
+    public func listen(_ address: RPCAddress) async throws -> RPCAddress {
+        let listener = try await Transport.listen(address, maxFrameSize: options.maxFrameSize) { [self] link in
+            accept(link)
+        }
+        let refused = state.withLock { state -> Bool in
+            if state.closed { return true }
+            state.listeners.append(listener)
+            return false
+        }
+        if refused {
+            await listener.close()
+            throw RPCError(.closed, "the master is closed")
+        }
+        logger.debug("listening", metadata: ["rpc.address": "\(listener.address)"])
+        return listener.address
+    }
+
+    /// The bound branches and what each offers; the master's own actions are under its id.
+    public var directory: [String: [String]] {
+        let branches = state.withLock { $0.branches.mapValues(\.actions) }
+        return branches.merging([id: handlers.actions]) { branch, _ in branch }
+    }
+
+    // MARK: Calls
+
+    /// Calls a typed action: the master's own handler, else the branch that offers it; `on` names a branch.
+    public func call<A: RPCAction>(
+        _ action: A.Type, _ input: A.Input, on target: String? = nil, timeout: Duration? = nil
+    ) async throws -> A.Output {
+        let codec = handlers.codec
+        let body = try codec.encodeBody(input, action: A.name)
+        let output = try await callRaw(A.name, body: body, on: target, timeout: timeout)
+        return try codec.decodeBody(A.Output.self, from: output, action: A.name)
+    }
+
+    /// Calls an action by name with a JSON body (for tools); returns the JSON answer.
+    public func callJSON(_ name: String, _ json: Data, on target: String? = nil, timeout: Duration? = nil)
+        async throws -> Data
+    {
+        Data(try await callRaw(name, body: ByteBuffer(bytes: json), on: target, timeout: timeout).readableBytesView)
+    }
+
+    func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws
+        -> ByteBuffer
+    {
+        let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
+        return try await dispatch(action: action, target: target, body: body, caller: id, deadline: deadline)
+    }
+
+    private func dispatch(
+        action: String, target: String?, body: ByteBuffer, caller: String, deadline: ContinuousClock.Instant
+    ) async throws -> ByteBuffer {
+        if let target, target != id {
+            guard let branch = state.withLock({ $0.branches[target] }) else {
+                throw RPCError(.targetOffline, "branch \"\(target)\" is not bound", action: action)
+            }
+            return try await forward(action, to: branch.connection, body: body, deadline: deadline)
+        }
+        if let handler = handlers.handler(for: action) {
+            return try await handler(body, RPCCallContext(action: action, caller: caller, deadline: deadline))
+        }
+        if target != nil {
+            throw RPCError(.noSuchAction, "the master has no handler for it", action: action)
+        }
+        guard let provider = provider(of: action) else {
+            throw RPCError(.noSuchAction, "neither the master nor any bound branch offers it", action: action)
+        }
+        return try await forward(action, to: provider, body: body, deadline: deadline)
+    }
+
+    private func forward(_ action: String, to connection: RPCConnection, body: ByteBuffer, deadline: ContinuousClock.Instant)
+        async throws -> ByteBuffer
+    {
+        let remaining = deadline - ContinuousClock.now
+        guard remaining > .zero else { throw RPCError(.timedOut, "no time left to forward the call", action: action) }
+        return try await connection.callRaw(action: action, target: nil, body: body, timeout: remaining)
+    }
+
+    /// The branch that serves `action`: the earliest bound of those offering it.
+    private func provider(of action: String) -> RPCConnection? {
+        state.withLock { state in
+            state.branches.values.filter { $0.actions.contains(action) }.min { $0.sequence < $1.sequence }?.connection
+        }
+    }
+
+    // MARK: Connections
+
+    private func accept(_ link: any FrameLink) {
+        let connection = RPCConnection(link: link, options: options, router: self, logger: logger)
+        connection.requireHandshake()
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var random = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = random.next() }
+        let nonce = bytes.hex
+        let key = ObjectIdentifier(connection)
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.connections[key] = connection
+            state.nonces[key] = nonce
+            return true
+        }
+        connection.start()
+        guard accepted else {
+            connection.close()
+            return
+        }
+        connection.sendHandshake(
+            ControlJSON.encode(HandshakeMessage(stage: "challenge", version: HandshakeMessage.protocolVersion, id: id, nonce: nonce)))
+        link.eventLoop.scheduleTask(in: TimeAmount(options.handshakeTimeout)) { [weak connection, options, logger] in
+            guard let connection, !connection.isBound, !connection.isClosed else { return }
+            logger.warning(
+                "dropping a connection that did not bind within \(options.handshakeTimeout)",
+                metadata: ["rpc.peer": "\(connection.peer)"])
+            let error = RPCError(.bindTimedOut, "no bind within \(options.handshakeTimeout)")
+            connection.sendHandshake(ControlJSON.encode(error), error: true)
+            connection.close(error)
+        }
+        Task {
+            _ = await connection.closed()
+            self.ended(connection)
+        }
+    }
+
+    private func ended(_ connection: RPCConnection) {
+        let key = ObjectIdentifier(connection)
+        let (gone, others) = state.withLock { state -> (String?, [RPCConnection]) in
+            state.connections[key] = nil
+            state.nonces[key] = nil
+            guard let (branchID, _) = state.branches.first(where: { $0.value.connection === connection }) else {
+                return (nil, [])
+            }
+            state.branches[branchID] = nil
+            return (branchID, state.branches.values.map(\.connection))
+        }
+        guard let gone else { return }
+        logger.info("branch offline", metadata: ["rpc.branch": "\(gone)"])
+        let body = ControlJSON.encode(PresenceNotice(branch: gone, actions: []))
+        for other in others { try? other.sendOneWay(PresenceNotice.offline, body: body) }
+        eventSink.yield(.offline(branch: gone))
+    }
+
+    func handshake(_ frame: Frame, from connection: RPCConnection) {
+        let key = ObjectIdentifier(connection)
+        func refuse(_ error: RPCError) {
+            logger.warning("refusing a branch: \(error.message)", metadata: ["rpc.peer": "\(connection.peer)"])
+            connection.sendHandshake(ControlJSON.encode(error), error: true)
+            connection.close(error)
+        }
+        guard !connection.isBound else { return refuse(RPCError(.malformed, "a second bind on one connection")) }
+        guard let message = ControlJSON.decode(HandshakeMessage.self, from: frame.body), message.stage == "bind" else {
+            return refuse(RPCError(.malformed, "the handshake is not a bind message"))
+        }
+        guard message.version == HandshakeMessage.protocolVersion else {
+            return refuse(
+                RPCError(.versionMismatch, "branch speaks version \(message.version), master \(HandshakeMessage.protocolVersion)"))
+        }
+        let branchID = message.id
+        guard !branchID.isEmpty, branchID != id, !branchID.contains("\0") else {
+            return refuse(RPCError(.authenticationFailed, "branch id \"\(branchID)\" is empty or taken by the master"))
+        }
+        if let secret = options.secret {
+            guard let nonce = state.withLock({ $0.nonces[key] }) else { return }
+            let expected = Array(HandshakeMessage.proof(secret: secret, nonce: nonce, branch: branchID).utf8)
+            guard let proof = message.proof, Array(proof.utf8).constantTimeEquals(expected) else {
+                return refuse(
+                    RPCError(
+                        .authenticationFailed,
+                        message.proof == nil ? "branch \"\(branchID)\" sent no proof of the secret" : "branch \"\(branchID)\" failed the secret check"))
+            }
+        }
+        let actions = Array(Set(message.actions ?? [])).sorted()
+        let outcome = state.withLock { state -> Result<([String: [String]], [RPCConnection], [String]), RPCError> in
+            if let existing = state.branches[branchID], !existing.connection.isClosed {
+                return .failure(RPCError(.duplicateBranch, "branch id \"\(branchID)\" is already bound"))
+            }
+            var duplicates: [String] = []
+            let ordered = state.branches.sorted { $0.value.sequence < $1.value.sequence }
+            for action in actions {
+                if handlers.handler(for: action) != nil {
+                    duplicates.append("\(action): the master's own handler serves it; branch \"\(branchID)\" stands by")
+                } else if let first = ordered.first(where: { $0.value.actions.contains(action) }) {
+                    duplicates.append("\(action): branch \"\(first.key)\" serves it; branch \"\(branchID)\" stands by")
+                }
+            }
+            let others = state.branches.values.map(\.connection)
+            state.branches[branchID] = Branch(connection: connection, actions: actions, sequence: state.nextSequence)
+            state.nextSequence += 1
+            state.nonces[key] = nil
+            return .success((state.branches.mapValues(\.actions), others, duplicates))
+        }
+        switch outcome {
+        case .failure(let error):
+            refuse(error)
+        case .success(let (directory, others, duplicates)):
+            connection.markBound(peerID: branchID)
+            for line in duplicates { logger.warning("action offered twice: \(line)") }
+            var all = directory
+            all[id] = handlers.actions
+            connection.sendHandshake(
+                ControlJSON.encode(
+                    HandshakeMessage(
+                        stage: "welcome", version: HandshakeMessage.protocolVersion, id: id, directory: all,
+                        duplicates: duplicates)))
+            logger.info("branch online", metadata: ["rpc.branch": "\(branchID)", "rpc.actions": "\(actions)"])
+            let body = ControlJSON.encode(PresenceNotice(branch: branchID, actions: actions))
+            for other in others { try? other.sendOneWay(PresenceNotice.online, body: body) }
+            eventSink.yield(.online(branch: branchID, actions: actions))
+        }
+    }
+
+    func route(_ call: InboundCall) async throws -> ByteBuffer {
+        let deadline = call.deadline ?? ContinuousClock.now + options.defaultTimeout
+        return try await dispatch(
+            action: call.action, target: call.target, body: call.body, caller: call.connection.peer, deadline: deadline)
+    }
+
+    func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection) {
+        logger.debug("a notice nobody handles", metadata: ["rpc.notice": "\(name)", "rpc.peer": "\(connection.peer)"])
+    }
+
+    /// Stops listening, closes every connection (their pending calls fail with 30013) and ends `events`.
+    public func close() async {
+        let (listeners, connections) = state.withLock { state -> ([Listener], [RPCConnection]) in
+            state.closed = true
+            defer { state.listeners = [] }
+            return (state.listeners, Array(state.connections.values))
+        }
+        for listener in listeners { await listener.close() }
+        for connection in connections {
+            connection.close()
+            _ = await connection.closed()
+        }
+        eventSink.finish()
+    }
+}

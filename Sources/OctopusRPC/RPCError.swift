@@ -1,0 +1,105 @@
+/// The one error type of the RPC core: a stable numeric code, a message, and the action it concerns.
+///
+/// Codes keep node-octopus's numbers where the meanings match; the table is in README ("RPC error codes").
+/// An error thrown by a handler on the far side arrives as `.remote` (30006) carrying the handler error's
+/// description, unless the handler threw an `RPCError` itself, which travels unchanged.
+public struct RPCError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+        public var rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public init(_ rawValue: Int) { self.rawValue = rawValue }
+
+        /// No handler for the action anywhere the call could go.
+        public static let noSuchAction = Code(30001)
+        /// The caller has no connection to send on (never connected, or reconnecting).
+        public static let notConnected = Code(30002)
+        /// The call's deadline passed before an answer came.
+        public static let timedOut = Code(30003)
+        /// The request could not be written (the connection failed while sending).
+        public static let writeFailed = Code(30004)
+        /// The calling task was cancelled.
+        public static let cancelled = Code(30005)
+        /// The handler on the far side threw an error; the message is its description.
+        public static let remote = Code(30006)
+        /// The call named a branch that is not bound.
+        public static let targetOffline = Code(30007)
+        /// A branch tried to bind with an id that another live connection holds.
+        public static let duplicateBranch = Code(30008)
+        /// The handshake was refused: wrong or missing secret, or a call before binding.
+        public static let authenticationFailed = Code(30009)
+        /// The peers speak different protocol versions.
+        public static let versionMismatch = Code(30010)
+        /// A frame (sent or received) is larger than the configured maximum.
+        public static let frameTooLarge = Code(30011)
+        /// An input or output could not be encoded or decoded by the codec.
+        public static let codec = Code(30012)
+        /// The endpoint was closed by its owner.
+        public static let closed = Code(30013)
+        /// The connection dropped while the call was pending.
+        public static let disconnected = Code(30014)
+        /// A frame broke the protocol (bad magic, version, kind, flags or head).
+        public static let malformed = Code(30015)
+        /// The handshake did not complete in time.
+        public static let bindTimedOut = Code(30016)
+
+        public var name: String {
+            switch self {
+            case .noSuchAction: "no such action"
+            case .notConnected: "not connected"
+            case .timedOut: "timed out"
+            case .writeFailed: "write failed"
+            case .cancelled: "cancelled"
+            case .remote: "remote error"
+            case .targetOffline: "target branch offline"
+            case .duplicateBranch: "duplicate branch"
+            case .authenticationFailed: "bind or authentication failed"
+            case .versionMismatch: "version mismatch"
+            case .frameTooLarge: "frame too large"
+            case .codec: "codec error"
+            case .closed: "closed"
+            case .disconnected: "disconnected"
+            case .malformed: "malformed message"
+            case .bindTimedOut: "bind timed out"
+            default: "error"
+            }
+        }
+
+        public var description: String { "\(rawValue)" }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(Int.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+    }
+
+    public var code: Code
+    public var message: String
+    /// The action the error concerns, when there is one.
+    public var action: String?
+
+    public init(_ code: Code, _ message: String, action: String? = nil) {
+        self.code = code
+        self.message = message
+        self.action = action
+    }
+
+    public var description: String {
+        var text = "RPC error \(code.rawValue) (\(code.name))"
+        if let action { text += " in \"\(action)\"" }
+        return text + ": " + message
+    }
+
+    /// Any error as an `RPCError`: itself when it is one, cancellation as `.cancelled`, anything else as `.remote`.
+    static func wrapping(_ error: any Error, action: String?) -> RPCError {
+        if var rpc = error as? RPCError {
+            if rpc.action == nil { rpc.action = action }
+            return rpc
+        }
+        if error is CancellationError { return RPCError(.cancelled, "the handler was cancelled", action: action) }
+        return RPCError(.remote, String(describing: error), action: action)
+    }
+}

@@ -1,0 +1,141 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a master listens and a branch connects.
+public enum RPCAddress: Sendable, Hashable, CustomStringConvertible {
+    /// A Unix domain socket (the path is replaced at bind when a stale socket file is there).
+    case unix(String)
+    /// TCP; port 0 binds any free port (`RPCMaster.listen` returns the bound one).
+    case tcp(host: String, port: Int)
+    /// Memory in this process, by name: the same frames and code paths, no sockets (tests, embedding).
+    case inProcess(String)
+
+    public var description: String {
+        switch self {
+        case .unix(let path): "unix:\(path)"
+        case .tcp(let host, let port): "tcp:\(host):\(port)"
+        case .inProcess(let name): "in-process:\(name)"
+        }
+    }
+}
+
+/// A bound listening endpoint.
+final class Listener: Sendable {
+    let address: RPCAddress
+    private let stop: @Sendable () async -> Void
+
+    init(address: RPCAddress, stop: @escaping @Sendable () async -> Void) {
+        self.address = address
+        self.stop = stop
+    }
+
+    func close() async { await stop() }
+}
+
+enum Transport {
+    static let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+    /// Listens; every accepted connection's link goes to `accept` (on its event loop).
+    static func listen(
+        _ address: RPCAddress, maxFrameSize: Int, accept: @escaping @Sendable (any FrameLink) -> Void
+    ) async throws -> Listener {
+        switch address {
+        case .inProcess(let name):
+            try InProcessRegistry.register(name, maxFrameSize: maxFrameSize, accept: accept)
+            return Listener(address: address) { InProcessRegistry.unregister(name) }
+        case .unix(let path):
+            let server = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) {
+                channel in
+                channel.eventLoop.makeCompletedFuture { try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize) }
+            }
+            return serve(server, address: address, accept: accept) { unlink(path) }
+        case .tcp(let host, let port):
+            let server = try await bootstrap().bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
+                    return try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize)
+                }
+            }
+            let bound = server.channel.localAddress?.port ?? port
+            return serve(server, address: .tcp(host: host, port: bound), accept: accept) {}
+        }
+    }
+
+    private static func bootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    }
+
+    /// The accept loop: a task reads accepted connections from the server channel's async sequence.
+    private static func serve(
+        _ server: NIOAsyncChannel<NIOFrameLink, Never>, address: RPCAddress,
+        accept: @escaping @Sendable (any FrameLink) -> Void, cleanup: @escaping @Sendable () -> Void
+    ) -> Listener {
+        let loop = Task {
+            try? await server.executeThenClose { inbound in
+                for try await link in inbound { accept(link) }
+            }
+        }
+        let channel = server.channel
+        return Listener(address: address) {
+            try? await channel.close()
+            _ = await loop.result
+            cleanup()
+        }
+    }
+
+    static func connect(_ address: RPCAddress, maxFrameSize: Int) async throws -> any FrameLink {
+        switch address {
+        case .inProcess(let name):
+            return try InProcessRegistry.connect(name)
+        case .unix(let path):
+            return try await ClientBootstrap(group: group).connect(unixDomainSocketPath: path) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize) }
+            }
+        case .tcp(let host, let port):
+            return try await ClientBootstrap(group: group)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize)
+                    }
+                }
+        }
+    }
+}
+
+/// In-process listeners by name.
+enum InProcessRegistry {
+    private struct Entry {
+        var maxFrameSize: Int
+        var accept: @Sendable (any FrameLink) -> Void
+    }
+    private static let listeners = Mutex<[String: Entry]>([:])
+
+    static func register(_ name: String, maxFrameSize: Int, accept: @escaping @Sendable (any FrameLink) -> Void) throws {
+        try listeners.withLock { table in
+            guard table[name] == nil else {
+                throw RPCError(.closed, "in-process address \"\(name)\" is already listened on")
+            }
+            table[name] = Entry(maxFrameSize: maxFrameSize, accept: accept)
+        }
+    }
+
+    static func unregister(_ name: String) {
+        listeners.withLock { _ = $0.removeValue(forKey: name) }
+    }
+
+    static func connect(_ name: String) throws -> InProcessLink {
+        guard let entry = listeners.withLock({ $0[name] }) else {
+            throw RPCError(.notConnected, "nothing listens on in-process address \"\(name)\"")
+        }
+        let (server, client) = InProcessLink.pair(name: name, maxFrameSize: entry.maxFrameSize)
+        entry.accept(server)
+        return client
+    }
+}
