@@ -60,6 +60,13 @@ public final class RPCHandlers: Sendable {
         }
     }
 
+    /// Registers (or replaces) the handler of a typed action that needs no context.
+    public func register<A: RPCAction>(
+        _ action: A.Type, _ handler: @escaping @Sendable (A.Input) async throws -> A.Output
+    ) {
+        register(action) { input, _ in try await handler(input) }
+    }
+
     /// Registers a handler that sees the raw bodies.
     public func registerRaw(_ name: String, _ handler: @escaping RawHandler) {
         table.withLock { $0[name] = handler }

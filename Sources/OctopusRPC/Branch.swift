@@ -88,9 +88,8 @@ public final class RPCBranch: Sendable, RPCRouter {
         let timeout = link.eventLoop.scheduleTask(in: TimeAmount(options.handshakeTimeout)) {
             promise.fail(RPCError(.bindTimedOut, "the master did not bind this branch within \(self.options.handshakeTimeout)"))
         }
-        Task {
-            // A connection that ends before the welcome fails the bind with its reason.
-            let reason = await connection.closed()
+        connection.whenClosed { reason in
+            // A connection that ends before the welcome fails the bind with its reason (no-op after it).
             promise.fail(RPCError(reason.code == .closed ? .closed : .disconnected, reason.message))
         }
         let welcome: HandshakeMessage
@@ -102,7 +101,6 @@ public final class RPCBranch: Sendable, RPCRouter {
             connection.close(error as? RPCError ?? RPCError(.authenticationFailed, "\(error)"))
             throw error
         }
-        connection.markBound(peerID: welcome.id)
         state.withLock { state in
             state.connection = connection
             state.masterID = welcome.id
@@ -235,6 +233,8 @@ public final class RPCBranch: Sendable, RPCRouter {
                         stage: "bind", version: HandshakeMessage.protocolVersion, id: id, proof: proof,
                         actions: handlers.actions)))
         case "welcome":
+            // Bound here, on the event loop, so that a call the master sends right after the welcome is served.
+            connection.markBound(peerID: message.id)
             promise.succeed(message)
         default:
             promise.fail(RPCError(.malformed, "unexpected handshake stage \"\(message.stage)\""))

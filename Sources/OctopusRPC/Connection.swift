@@ -113,6 +113,11 @@ public final class RPCConnection: Sendable, FrameReceiver {
         (try? await closedPromise.futureResult.get()) ?? RPCError(.closed, "closed")
     }
 
+    /// Runs `body` on the event loop once the connection is closed.
+    func whenClosed(_ body: @escaping @Sendable (RPCError) -> Void) {
+        closedPromise.futureResult.whenSuccess(body)
+    }
+
     /// How many calls wait for an answer (for tests and status).
     public var pendingCount: Int { state.withLock { $0.pending.count } }
 

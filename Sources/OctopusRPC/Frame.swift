@@ -103,6 +103,7 @@ public struct FrameError: Error, Sendable, Equatable, CustomStringConvertible {
         case reservedNotZero(UInt16)
         case headTooLong(Int)
         case tooLarge(size: UInt64, limit: Int)
+        case truncated(Int)
     }
 
     public var reason: Reason
@@ -123,6 +124,8 @@ public struct FrameError: Error, Sendable, Equatable, CustomStringConvertible {
             "head of \(length) bytes is longer than \(Frame.maxHeadLength)"
         case .tooLarge(let size, let limit):
             "frame of \(size) bytes is over the limit of \(limit)"
+        case .truncated(let count):
+            "the stream ended inside a frame (\(count) bytes of it)"
         }
     }
 

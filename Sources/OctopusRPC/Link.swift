@@ -40,6 +40,14 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
     private var receiver: (any FrameReceiver)?
     private var early: [Frame] = []
     private var earlyEnd: FrameError?? = nil
+    /// Server side: told once the accepted channel is active (before that, writes would go nowhere).
+    var onActive: (@Sendable (NIOFrameLink) -> Void)?
+
+    func activated() {
+        guard let onActive else { return }
+        self.onActive = nil
+        onActive(self)
+    }
 
     init(channel: any Channel, peerDescription: String) {
         self.channel = channel
@@ -126,8 +134,13 @@ struct FrameByteDecoder: ByteToMessageDecoder {
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
         -> DecodingState
     {
-        // Whatever is left at the end is a truncated frame; the connection is ending anyway.
         while try decode(context: context, buffer: &buffer) == .continue {}
+        // Whatever is left at the end is a truncated frame: reported, so that the reason is logged.
+        if buffer.readableBytes > 0 {
+            let count = buffer.readableBytes
+            buffer.moveReaderIndex(forwardBy: count)
+            throw FrameError(reason: .truncated(count))
+        }
         return .needMoreData
     }
 }
@@ -138,6 +151,15 @@ final class FrameLinkHandler: ChannelInboundHandler, @unchecked Sendable {
     let link: NIOFrameLink
 
     init(link: NIOFrameLink) { self.link = link }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { link.activated() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        link.activated()
+        context.fireChannelActive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         link.delivered(unwrapInboundIn(data))
@@ -160,9 +182,12 @@ final class FrameLinkHandler: ChannelInboundHandler, @unchecked Sendable {
 
 extension NIOFrameLink {
     /// Adds the frame handlers to a fresh channel and returns its link. Runs on the channel's event loop.
-    static func install(on channel: any Channel, maxFrameSize: Int) throws -> NIOFrameLink {
+    static func install(
+        on channel: any Channel, maxFrameSize: Int, onActive: (@Sendable (NIOFrameLink) -> Void)? = nil
+    ) throws -> NIOFrameLink {
         let peer = channel.remoteAddress.map { "\($0)" } ?? "unix peer"
         let link = NIOFrameLink(channel: channel, peerDescription: peer)
+        link.onActive = onActive
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ByteToMessageHandler(FrameByteDecoder(decoder: FrameDecoder(maxFrameSize: maxFrameSize))))
         try sync.addHandler(FrameLinkHandler(link: link))

@@ -167,10 +167,7 @@ public final class RPCMaster: Sendable, RPCRouter {
             connection.sendHandshake(ControlJSON.encode(error), error: true)
             connection.close(error)
         }
-        Task {
-            _ = await connection.closed()
-            self.ended(connection)
-        }
+        connection.whenClosed { [self] _ in ended(connection) }
     }
 
     private func ended(_ connection: RPCConnection) {

@@ -48,45 +48,34 @@ enum Transport {
             try InProcessRegistry.register(name, maxFrameSize: maxFrameSize, accept: accept)
             return Listener(address: address) { InProcessRegistry.unregister(name) }
         case .unix(let path):
-            let server = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) {
-                channel in
-                channel.eventLoop.makeCompletedFuture { try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize) }
+            let server = try await bootstrap(maxFrameSize: maxFrameSize, accept: accept)
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            return Listener(address: address) {
+                try? await server.close()
+                unlink(path)
             }
-            return serve(server, address: address, accept: accept) { unlink(path) }
         case .tcp(let host, let port):
-            let server = try await bootstrap().bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
-                    return try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize)
-                }
-            }
-            let bound = server.channel.localAddress?.port ?? port
-            return serve(server, address: .tcp(host: host, port: bound), accept: accept) {}
+            let server = try await bootstrap(maxFrameSize: maxFrameSize, accept: accept)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .bind(host: host, port: port).get()
+            let bound = server.localAddress?.port ?? port
+            return Listener(address: .tcp(host: host, port: bound)) { try? await server.close() }
         }
     }
 
-    private static func bootstrap() -> ServerBootstrap {
+    /// Accepted connections get their handlers and are handed over on their event loop, so that accepting never
+    /// waits for the Swift concurrency pool (an application that keeps it busy still gets its connections bound).
+    private static func bootstrap(maxFrameSize: Int, accept: @escaping @Sendable (any FrameLink) -> Void)
+        -> ServerBootstrap
+    {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-    }
-
-    /// The accept loop: a task reads accepted connections from the server channel's async sequence.
-    private static func serve(
-        _ server: NIOAsyncChannel<NIOFrameLink, Never>, address: RPCAddress,
-        accept: @escaping @Sendable (any FrameLink) -> Void, cleanup: @escaping @Sendable () -> Void
-    ) -> Listener {
-        let loop = Task {
-            try? await server.executeThenClose { inbound in
-                for try await link in inbound { accept(link) }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    _ = try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize, onActive: accept)
+                }
             }
-        }
-        let channel = server.channel
-        return Listener(address: address) {
-            try? await channel.close()
-            _ = await loop.result
-            cleanup()
-        }
     }
 
     static func connect(_ address: RPCAddress, maxFrameSize: Int) async throws -> any FrameLink {

@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+
+@testable import OctopusRPC
+
+/// Calls between a branch and a master, over memory and over a Unix socket (the same engine underneath).
+@Suite struct CallTests {
+    struct Pair {
+        let master: RPCMaster
+        let branch: RPCBranch
+        let gate: Gate
+
+        func close() async {
+            await branch.close()
+            await master.close()
+        }
+    }
+
+    static let transports = ["memory", "unix", "tcp"]
+
+    func pair(_ transport: String, options: RPCOptions = testOptions()) async throws -> Pair {
+        let handlers = RPCHandlers()
+        let gate = Gate()
+        handlers.register(Add.self) { input, _ in input.a + input.b }
+        handlers.register(Echo.self) { text, _ in
+            // Out of order on purpose: a later call may finish first.
+            try await Task.sleep(for: .microseconds(Int.random(in: 0...2000)))
+            return text
+        }
+        handlers.register(Block.self) { value, _ in
+            try await gate.pass()
+            return value
+        }
+        handlers.register(Fail.self) { text, _ in throw HandlerFailure(text: text) }
+        handlers.registerJSON("shout") { json, _ in
+            let text = try JSONDecoder().decode(String.self, from: json)
+            return try JSONEncoder().encode(text.uppercased())
+        }
+        let master = RPCMaster(handlers: handlers, options: options, logger: quiet)
+        let address: RPCAddress =
+            switch transport {
+            case "unix": .unix(socketPath())
+            case "tcp": .tcp(host: "127.0.0.1", port: 0)
+            default: memoryAddress()
+            }
+        let bound = try await master.listen(address)
+        let branch = RPCBranch(id: "b1", options: options, logger: quiet)
+        try await branch.connect(to: bound)
+        return Pair(master: master, branch: branch, gate: gate)
+    }
+
+    @Test(arguments: transports) func typedAndJSONRoundTrips(transport: String) async throws {
+        let p = try await pair(transport)
+        #expect(try await p.branch.call(Add.self, .init(a: 1, b: 2)) == 3)
+        #expect(try await p.branch.call(Echo.self, "héllo\0\n") == "héllo\0\n")
+        let json = try await p.branch.callJSON("add", Data(#"{"a":40,"b":2}"#.utf8))
+        #expect(String(decoding: json, as: UTF8.self) == "42")
+        #expect(String(decoding: try await p.branch.callJSON("shout", Data(#""quiet""#.utf8)), as: UTF8.self) == #""QUIET""#)
+        await p.close()
+    }
+
+    @Test(arguments: transports) func aThousandConcurrentCallsAnsweredOutOfOrder(transport: String) async throws {
+        let p = try await pair(transport)
+        try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for i in 0..<1000 {
+                group.addTask { (i, try await p.branch.call(Echo.self, "call \(i)", timeout: .seconds(60))) }
+            }
+            var seen = Set<Int>()
+            for try await (i, answer) in group {
+                #expect(answer == "call \(i)")
+                seen.insert(i)
+            }
+            #expect(seen.count == 1000)
+        }
+        await p.close()
+    }
+
+    @Test(arguments: transports) func aDeadlineFailsTheCallAndCancelsTheHandler(transport: String) async throws {
+        let p = try await pair(transport)
+        let error = await expectRPCError(.timedOut) {
+            _ = try await p.branch.call(Block.self, 1, timeout: .milliseconds(50))
+        }
+        #expect(error?.action == "block")
+        await eventually("the handler is cancelled by the caller's deadline") { p.gate.cancelled == 1 }
+        // The connection is still good.
+        #expect(try await p.branch.call(Add.self, .init(a: 2, b: 2)) == 4)
+        await p.close()
+    }
+
+    @Test(arguments: transports) func cancellingTheCallingTaskCancelsTheCall(transport: String) async throws {
+        let p = try await pair(transport)
+        let call = Task { try await p.branch.call(Block.self, 1, timeout: .seconds(60)) }
+        await eventually("the handler runs") { p.gate.entered == 1 }
+        call.cancel()
+        do {
+            _ = try await call.value
+            Issue.record("a cancelled call returned")
+        } catch let error as RPCError {
+            #expect(error.code == .cancelled)
+        }
+        await eventually("the far side's handler is cancelled") { p.gate.cancelled == 1 }
+        await p.close()
+    }
+
+    @Test(arguments: transports) func aDroppedConnectionFailsEveryPendingCallAtOnce(transport: String) async throws {
+        let p = try await pair(transport)
+        let calls = (0..<20).map { i in
+            Task { () -> RPCError? in
+                do {
+                    _ = try await p.branch.call(Block.self, i, timeout: .seconds(600))
+                    return nil
+                } catch {
+                    return error as? RPCError
+                }
+            }
+        }
+        await eventually("every handler runs") { p.gate.entered == 20 }
+        await p.master.close()  // the master's end goes away: the branch sees its connection drop
+        for call in calls {
+            let error = await call.value
+            #expect(error?.code == .disconnected, "\(String(describing: error))")
+        }
+        await p.branch.close()
+    }
+
+    @Test(arguments: transports) func handlerErrorsArriveWithTheirDescriptionAndRPCErrorsKeepTheirCode(transport: String)
+        async throws
+    {
+        let p = try await pair(transport)
+        let remote = await expectRPCError(.remote) { _ = try await p.branch.call(Fail.self, "disk full") }
+        #expect(remote?.message == "handler failure: disk full")
+        #expect(remote?.action == "fail")
+        let missing = await expectRPCError(.noSuchAction) { _ = try await p.branch.callJSON("nope", Data("1".utf8)) }
+        #expect(missing?.action == "nope")
+        let undecodable = await expectRPCError(.codec) { _ = try await p.branch.callJSON("add", Data("[1,2]".utf8)) }
+        #expect(undecodable?.message.contains("cannot decode") == true)
+        await p.close()
+    }
+
+    @Test func aFrameOverTheLimitIsRefusedBeforeSending() async throws {
+        var options = testOptions()
+        options.maxFrameSize = 1024
+        let p = try await pair("unix", options: options)
+        _ = await expectRPCError(.frameTooLarge) {
+            _ = try await p.branch.call(Echo.self, String(repeating: "x", count: 2000))
+        }
+        #expect(try await p.branch.call(Echo.self, "small") == "small")
+        await p.close()
+    }
+
+    @Test func callsWhileNotConnectedFailWith30002() async throws {
+        let branch = RPCBranch(id: "alone", options: testOptions(), logger: quiet)
+        _ = await expectRPCError(.notConnected) { _ = try await branch.call(Add.self, .init(a: 1, b: 1)) }
+        _ = await expectRPCError(.notConnected) { try await branch.connect(to: .unix(socketPath())) }
+        await branch.close()
+    }
+
+    @Test func heartbeatsKeepAnIdleConnectionAndDropASilentOne() async throws {
+        var options = testOptions()
+        options.heartbeatInterval = .milliseconds(20)
+        let p = try await pair("memory", options: options)
+        // Idle for many intervals: pings and pongs keep it alive.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(p.branch.isConnected)
+        #expect(try await p.branch.call(Add.self, .init(a: 1, b: 1)) == 2)
+        await p.close()
+    }
+}
