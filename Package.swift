@@ -94,6 +94,11 @@ let package = Package(
             dependencies: ["OctopusSchedule", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/ScheduleBenchmark"
         ),
+        .executableTarget(
+            name: "RPCBenchmark",
+            dependencies: ["OctopusRPC"],
+            path: "Benchmarks/RPCBenchmark"
+        ),
         .testTarget(name: "OctopusConfigTests", dependencies: ["OctopusConfig"]),
         .testTarget(
             name: "OctopusLogTests",

@@ -36,6 +36,11 @@ public struct RPCOptions: Sendable {
     public var reconnectMinimumDelay: Duration = .milliseconds(100)
     public var reconnectMaximumDelay: Duration = .seconds(5)
 
+    /// Run handlers on the connection's event loop (default): a request is read and served on one thread with no
+    /// hop, which halves round-trip latency. A handler that blocks or computes for long then holds up that loop's
+    /// other connections: turn this off to run handlers on the global concurrency pool instead.
+    public var handlersOnEventLoop = true
+
     public init() {}
 
     public init(secret: String?) {
@@ -72,8 +77,13 @@ public final class RPCConnection: Sendable, FrameReceiver {
     private let lastInbound = Atomic<UInt64>(0)
     private let closedPromise: EventLoopPromise<RPCError>
 
+    /// Where inbound calls run: the link's event loop (no thread hop between reading a request and running its
+    /// handler), or the global concurrency pool when `options.handlersOnEventLoop` is off.
+    private let handlerExecutor: EventLoopTaskExecutor?
+
     init(link: any FrameLink, options: RPCOptions, router: any RPCRouter, logger: Logger) {
         self.link = link
+        self.handlerExecutor = options.handlersOnEventLoop ? EventLoopTaskExecutor(link.eventLoop) : nil
         self.options = options
         self.router = router
         self.logger = logger
@@ -322,7 +332,8 @@ public final class RPCConnection: Sendable, FrameReceiver {
         let duplicate = state.withLock { state -> Bool in
             guard state.closedReason == nil else { return false }
             if state.serving[id] != nil { return true }
-            state.serving[id] = Task(operation: work)
+            state.serving[id] =
+                if let executor = handlerExecutor { Task(executorPreference: executor, operation: work) } else { Task(operation: work) }
             return false
         }
         if duplicate { protocolViolation("request id \(id) is already being served") }
@@ -410,5 +421,18 @@ extension TimeAmount {
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// Runs Swift tasks on a NIO event loop (tasks created with this preference, and what they await that is not
+/// isolated elsewhere, run there).
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

@@ -1,0 +1,86 @@
+// RPC round trips over a Unix socket, between two processes, in the C ping-pong peer's output format.
+//   RPCBenchmark serve PATH                 a master offering `ping`; runs until stdin closes
+//   RPCBenchmark client PATH CALLS INFLIGHT a branch making CALLS calls, INFLIGHT at a time
+import Foundation
+import OctopusRPC
+
+struct Ping: RPCAction {
+    struct Input: Codable, Sendable {
+        var sequence: Int
+        var payload: String
+    }
+    typealias Output = Int
+    static let name = "ping"
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else {
+    FileHandle.standardError.write(Data("usage: RPCBenchmark serve PATH | client PATH CALLS INFLIGHT\n".utf8))
+    exit(2)
+}
+let path = arguments[2]
+
+if arguments[1] == "serve" {
+    let handlers = RPCHandlers()
+    handlers.register(Ping.self) { input in input.sequence }
+    var options = RPCOptions()
+    options.heartbeatInterval = nil
+    let master = RPCMaster(handlers: handlers, options: options)
+    try await master.listen(.unix(path))
+    FileHandle.standardOutput.write(Data("ready\n".utf8))
+    // Until the parent closes our stdin.
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        Thread {
+            while FileHandle.standardInput.availableData.count > 0 {}
+            done.resume()
+        }.start()
+    }
+    await master.close()
+    exit(0)
+}
+
+let calls = Int(arguments[3])!
+let inflight = Int(arguments[4])!
+var options = RPCOptions()
+options.heartbeatInterval = nil
+let branch = RPCBranch(id: "bench", options: options)
+try await branch.connect(to: .unix(path))
+let payload = String(repeating: "x", count: 24)  // with the JSON around it, a body of about 50 bytes
+
+@Sendable func worker(_ count: Int, _ offset: Int) async throws -> [UInt64] {
+    var latencies = [UInt64]()
+    latencies.reserveCapacity(count)
+    for i in 0..<count {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let answer = try await branch.call(Ping.self, .init(sequence: offset + i, payload: payload))
+        precondition(answer == offset + i, "wrong answer")
+        latencies.append(DispatchTime.now().uptimeNanoseconds - start)
+    }
+    return latencies
+}
+
+@Sendable func concurrently(_ inflight: Int, each count: Int) async throws -> [UInt64] {
+    try await withThrowingTaskGroup(of: [UInt64].self) { group in
+        for k in 0..<inflight { group.addTask { try await worker(count, k * 10_000_000) } }
+        var all = [UInt64]()
+        for try await part in group { all += part }
+        return all
+    }
+}
+
+_ = try await concurrently(inflight, each: 2000 / inflight + 1)  // warm-up
+let started = DispatchTime.now().uptimeNanoseconds
+let perWorker = calls / inflight
+let unsorted = try await concurrently(inflight, each: perWorker)
+let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+let latencies = unsorted.sorted()
+@MainActor func percentile(_ p: Double) -> Double { Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000 }
+let total = perWorker * inflight
+print(
+    String(
+        format: "client=0 rt_per_s=%.0f mean_us=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.1f max_us=%.0f",
+        Double(total) / seconds, latencies.reduce(0.0) { $0 + Double($1) } / Double(total) / 1000, percentile(0.5),
+        percentile(0.99), percentile(0.999), percentile(1)))
+print(String(format: "transport=unix inflight=%d calls=%d aggregate_rt_per_s=%.0f", inflight, total, Double(total) / seconds))
+await branch.close()
+exit(0)

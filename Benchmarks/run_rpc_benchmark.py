@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""RPC round trips: Octopus (a branch calling a master's typed action over a Unix socket, two processes) beside the
+C ping-pong floor (one blocking 64-byte write/read per round trip), in the same run.
+
+    Benchmarks/run-rpc-benchmark.sh [CALLS] [ROUNDS]     (builds everything, then runs this)
+
+Each round runs, pinned to CPU 0 (`taskset -c 0` on both processes) and unpinned: the C floor; Octopus one call
+at a time; Octopus with 64 calls in flight (2x CALLS calls). Rounds are interleaved; the tables give medians.
+Pinned figures are the steadier ones: unpinned, each hand-off between two idle cores pays a wake-up.
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+CALLS = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+BIN = sys.argv[3]
+
+
+def parse(text):
+    client = re.search(r"rt_per_s=(\d+) mean_us=([\d.]+) p50_us=([\d.]+) p99_us=([\d.]+)", text)
+    aggregate = re.search(r"aggregate_rt_per_s=(\d+)", text)
+    if not client or not aggregate:
+        raise SystemExit("unexpected output:\n" + text)
+    return {"rate": float(aggregate.group(1)), "p50": float(client.group(3)), "p99": float(client.group(4))}
+
+
+def run_c(pin):
+    out = subprocess.run(pin + [f"{BIN}/pingpong", "unix", str(CALLS), "1"], capture_output=True, text=True, check=True)
+    return parse(out.stdout)
+
+
+def run_octopus(pin):
+    path = tempfile.mktemp(prefix="octo-rpc-bench-", suffix=".sock", dir="/tmp")
+    server = subprocess.Popen(pin + [f"{BIN}/RPCBenchmark", "serve", path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout.readline().strip() == "ready"
+    try:
+        results = {}
+        for name, calls, inflight in [("octopus-1", CALLS, 1), ("octopus-64", 2 * CALLS, 64)]:
+            out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", "client", path, str(calls), str(inflight)],
+                                 capture_output=True, text=True, check=True)
+            results[name] = parse(out.stdout)
+        return results
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
+modes = {"pinned to one CPU": ["taskset", "-c", "0"], "unpinned": []}
+samples = {mode: {"c": [], "octopus-1": [], "octopus-64": []} for mode in modes}
+for r in range(ROUNDS):
+    for mode, pin in modes.items():
+        samples[mode]["c"].append(run_c(pin))
+        for name, result in run_octopus(pin).items():
+            samples[mode][name].append(result)
+        s = samples[mode]
+        print(f"round {r + 1}/{ROUNDS} {mode}: C {s['c'][-1]['rate']:.0f}/s, octopus one at a time "
+              f"{s['octopus-1'][-1]['rate']:.0f}/s, 64 in flight {s['octopus-64'][-1]['rate']:.0f}/s", flush=True)
+
+
+def med(rows, key):
+    return statistics.median(row[key] for row in rows)
+
+
+print(f"\nRound trips over a Unix socket ({CALLS} calls one at a time, {2 * CALLS} with 64 in flight; "
+      f"medians of {ROUNDS} rounds):\n")
+print("| CPUs | implementation | round trips/s | p50 µs | p99 µs | Octopus / C floor |")
+print("|---|---|---:|---:|---:|---:|")
+for mode in modes:
+    s = samples[mode]
+    floor = med(s["c"], "rate")
+    labels = {"c": "C ping-pong floor (blocking write/read, 64 B)",
+              "octopus-1": "Octopus typed call, one at a time",
+              "octopus-64": "Octopus typed call, 64 in flight"}
+    for key, label in labels.items():
+        rate = med(s[key], "rate")
+        ratio = "–" if key == "c" else f"{rate / floor:.2f}×"
+        print(f"| {mode} | {label} | {rate:,.0f} | {med(s[key], 'p50'):.1f} | {med(s[key], 'p99'):.1f} | {ratio} |")
