@@ -5,7 +5,8 @@ C ping-pong floor (one blocking 64-byte write/read per round trip), in the same 
     Benchmarks/run-rpc-benchmark.sh [CALLS] [ROUNDS]     (builds everything, then runs this)
 
 Each round runs, pinned to CPU 0 (`taskset -c 0` on both processes) and unpinned: the C floor; Octopus one call
-at a time; Octopus with 64 calls in flight (2x CALLS calls). Rounds are interleaved; the tables give medians.
+at a time from a task on the global pool, and from a task that prefers the branch's event-loop executor; Octopus
+with 64 calls in flight (2x CALLS calls). Rounds are interleaved; the tables give medians.
 Pinned figures are the steadier ones: unpinned, each hand-off between two idle cores pays a wake-up.
 """
 import os
@@ -40,8 +41,9 @@ def run_octopus(pin):
     assert server.stdout.readline().strip() == "ready"
     try:
         results = {}
-        for name, calls, inflight in [("octopus-1", CALLS, 1), ("octopus-64", 2 * CALLS, 64)]:
-            out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", "client", path, str(calls), str(inflight)],
+        for name, calls, inflight, extra in [("octopus-1", CALLS, 1, []), ("octopus-1-loop", CALLS, 1, ["loop"]),
+                                             ("octopus-64", 2 * CALLS, 64, [])]:
+            out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", "client", path, str(calls), str(inflight)] + extra,
                                  capture_output=True, text=True, check=True)
             results[name] = parse(out.stdout)
         return results
@@ -51,7 +53,7 @@ def run_octopus(pin):
 
 
 modes = {"pinned to one CPU": ["taskset", "-c", "0"], "unpinned": []}
-samples = {mode: {"c": [], "octopus-1": [], "octopus-64": []} for mode in modes}
+samples = {mode: {"c": [], "octopus-1": [], "octopus-1-loop": [], "octopus-64": []} for mode in modes}
 for r in range(ROUNDS):
     for mode, pin in modes.items():
         samples[mode]["c"].append(run_c(pin))
@@ -59,7 +61,7 @@ for r in range(ROUNDS):
             samples[mode][name].append(result)
         s = samples[mode]
         print(f"round {r + 1}/{ROUNDS} {mode}: C {s['c'][-1]['rate']:.0f}/s, octopus one at a time "
-              f"{s['octopus-1'][-1]['rate']:.0f}/s, 64 in flight {s['octopus-64'][-1]['rate']:.0f}/s", flush=True)
+              f"{s['octopus-1'][-1]['rate']:.0f}/s (on the loop {s['octopus-1-loop'][-1]['rate']:.0f}/s), 64 in flight {s['octopus-64'][-1]['rate']:.0f}/s", flush=True)
 
 
 def med(rows, key):
@@ -75,6 +77,7 @@ for mode in modes:
     floor = med(s["c"], "rate")
     labels = {"c": "C ping-pong floor (blocking write/read, 64 B)",
               "octopus-1": "Octopus typed call, one at a time",
+              "octopus-1-loop": "Octopus typed call, one at a time, caller on `branch.executor`",
               "octopus-64": "Octopus typed call, 64 in flight"}
     for key, label in labels.items():
         rate = med(s[key], "rate")

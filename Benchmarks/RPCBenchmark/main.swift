@@ -1,6 +1,8 @@
 // RPC round trips over a Unix socket, between two processes, in the C ping-pong peer's output format.
 //   RPCBenchmark serve PATH                 a master offering `ping`; runs until stdin closes
-//   RPCBenchmark client PATH CALLS INFLIGHT a branch making CALLS calls, INFLIGHT at a time
+//   RPCBenchmark client PATH CALLS INFLIGHT [loop]
+//                                           a branch making CALLS calls, INFLIGHT at a time, from tasks on the
+//                                           global pool, or with `loop` from tasks preferring the branch's executor
 import Foundation
 import OctopusRPC
 
@@ -68,10 +70,18 @@ let payload = String(repeating: "x", count: 24)  // with the JSON around it, a b
     }
 }
 
-_ = try await concurrently(inflight, each: 2000 / inflight + 1)  // warm-up
+let onLoop = arguments.count > 5 && arguments[5] == "loop"
+@Sendable func measure(_ count: Int) async throws -> [UInt64] {
+    if onLoop {
+        return try await withTaskExecutorPreference(branch.executor) { try await concurrently(inflight, each: count) }
+    }
+    return try await concurrently(inflight, each: count)
+}
+
+_ = try await measure(2000 / inflight + 1)  // warm-up
 let started = DispatchTime.now().uptimeNanoseconds
 let perWorker = calls / inflight
-let unsorted = try await concurrently(inflight, each: perWorker)
+let unsorted = try await measure(perWorker)
 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 let latencies = unsorted.sorted()
 @MainActor func percentile(_ p: Double) -> Double { Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000 }

@@ -74,7 +74,10 @@ public final class RPCConnection: Sendable, FrameReceiver {
     private let router: any RPCRouter
     private let state = Mutex(State())
     private let nextID = Atomic<UInt64>(1)
-    private let lastInbound = Atomic<UInt64>(0)
+    /// Set by every inbound frame, cleared by each heartbeat check: silence is counted in whole intervals, so the
+    /// receive path pays no clock read.
+    private let heardFrom = Atomic<Bool>(true)
+    private let silentIntervals = Atomic<Int>(0)
     private let closedPromise: EventLoopPromise<RPCError>
 
     /// Where inbound calls run: the link's event loop (no thread hop between reading a request and running its
@@ -91,7 +94,6 @@ public final class RPCConnection: Sendable, FrameReceiver {
     }
 
     func start() {
-        lastInbound.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
         if let interval = options.heartbeatInterval {
             let amount = TimeAmount(interval)
             let task = link.eventLoop.scheduleRepeatedTask(initialDelay: amount, delay: amount) { [weak self] _ in
@@ -254,7 +256,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
     // MARK: Frames in
 
     func receive(_ frame: Frame) {
-        lastInbound.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+        if !heardFrom.load(ordering: .relaxed) { heardFrom.store(true, ordering: .relaxed) }
         switch frame.kind {
         case .response:
             guard let pending = state.withLock({ $0.pending.removeValue(forKey: frame.id) }) else {
@@ -353,14 +355,19 @@ public final class RPCConnection: Sendable, FrameReceiver {
         link.send(frame)
     }
 
+    /// Runs every interval: after an interval without a frame, ping; after three, drop the connection.
     private func checkHeartbeat(interval: TimeAmount) {
-        let silence = Int64(NIODeadline.now().uptimeNanoseconds) - Int64(lastInbound.load(ordering: .relaxed))
-        if silence >= 3 * interval.nanoseconds {
+        if heardFrom.exchange(false, ordering: .relaxed) {
+            silentIntervals.store(0, ordering: .relaxed)
+            return
+        }
+        let silent = silentIntervals.wrappingAdd(1, ordering: .relaxed).newValue
+        let milliseconds = Int64(silent) * interval.nanoseconds / 1_000_000
+        if silent >= 3 {
             logger.warning(
-                "closing the connection: no frame for \(silence / 1_000_000) ms",
-                metadata: ["rpc.peer": "\(peer)"])
-            close(RPCError(.disconnected, "no frame from \(peer) for \(silence / 1_000_000) ms (heartbeat)"))
-        } else if silence >= interval.nanoseconds {
+                "closing the connection: no frame for \(milliseconds) ms", metadata: ["rpc.peer": "\(peer)"])
+            close(RPCError(.disconnected, "no frame from \(peer) for \(milliseconds) ms (heartbeat)"))
+        } else {
             var ping = ByteBuffer()
             Frame(kind: .heartbeat, id: 0).write(to: &ping)
             link.send(ping)

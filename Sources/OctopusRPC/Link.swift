@@ -217,8 +217,7 @@ final class InProcessLink: FrameLink, @unchecked Sendable {
     }
 
     /// A joined pair; both ends share one event loop, so each side's frames arrive in the order they were sent.
-    static func pair(name: String, maxFrameSize: Int) -> (InProcessLink, InProcessLink) {
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
+    static func pair(name: String, maxFrameSize: Int, on loop: any EventLoop) -> (InProcessLink, InProcessLink) {
         let a = InProcessLink(eventLoop: loop, name: "in-process \(name) (server side)", maxFrameSize: maxFrameSize)
         let b = InProcessLink(eventLoop: loop, name: "in-process \(name) (client side)", maxFrameSize: maxFrameSize)
         a.peer = b

@@ -78,16 +78,19 @@ enum Transport {
             }
     }
 
-    static func connect(_ address: RPCAddress, maxFrameSize: Int) async throws -> any FrameLink {
+    /// Connects on `eventLoop` (a branch keeps all its connections on one loop, see `RPCBranch.executor`).
+    static func connect(_ address: RPCAddress, maxFrameSize: Int, on eventLoop: any EventLoop) async throws
+        -> any FrameLink
+    {
         switch address {
         case .inProcess(let name):
-            return try InProcessRegistry.connect(name)
+            return try InProcessRegistry.connect(name, on: eventLoop)
         case .unix(let path):
-            return try await ClientBootstrap(group: group).connect(unixDomainSocketPath: path) { channel in
+            return try await ClientBootstrap(group: eventLoop).connect(unixDomainSocketPath: path) { channel in
                 channel.eventLoop.makeCompletedFuture { try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize) }
             }
         case .tcp(let host, let port):
-            return try await ClientBootstrap(group: group)
+            return try await ClientBootstrap(group: eventLoop)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -119,11 +122,11 @@ enum InProcessRegistry {
         listeners.withLock { _ = $0.removeValue(forKey: name) }
     }
 
-    static func connect(_ name: String) throws -> InProcessLink {
+    static func connect(_ name: String, on eventLoop: any EventLoop) throws -> InProcessLink {
         guard let entry = listeners.withLock({ $0[name] }) else {
             throw RPCError(.notConnected, "nothing listens on in-process address \"\(name)\"")
         }
-        let (server, client) = InProcessLink.pair(name: name, maxFrameSize: entry.maxFrameSize)
+        let (server, client) = InProcessLink.pair(name: name, maxFrameSize: entry.maxFrameSize, on: eventLoop)
         entry.accept(server)
         return client
     }
