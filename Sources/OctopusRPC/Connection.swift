@@ -184,20 +184,21 @@ public final class RPCConnection: Sendable, FrameReceiver {
         if let target {
             return try encode(
                 kind: .request, flags: .targeted, id: id, timeout: UInt32(milliseconds), head: target + "\0" + action,
-                body: body)
+                body: body, action: action)
         }
-        return try encode(kind: .request, flags: [], id: id, timeout: UInt32(milliseconds), head: action, body: body)
+        return try encode(
+            kind: .request, flags: [], id: id, timeout: UInt32(milliseconds), head: action, body: body, action: action)
     }
 
-    private func encode(kind: FrameKind, flags: FrameFlags, id: UInt64, timeout: UInt32, head: String, body: ByteBuffer)
-        throws(RPCError) -> ByteBuffer
-    {
+    private func encode(
+        kind: FrameKind, flags: FrameFlags, id: UInt64, timeout: UInt32, head: String, body: ByteBuffer,
+        action: String? = nil
+    ) throws(RPCError) -> ByteBuffer {
         let headLength = head.utf8.count
         let size = Frame.headerSize + headLength + body.readableBytes
         guard size <= options.maxFrameSize else {
             throw RPCError(
-                .frameTooLarge, "a frame of \(size) bytes is over the limit of \(options.maxFrameSize)",
-                action: kind == .request ? head : nil)
+                .frameTooLarge, "a frame of \(size) bytes is over the limit of \(options.maxFrameSize)", action: action)
         }
         guard headLength <= Frame.maxHeadLength else {
             throw RPCError(.malformed, "the name is longer than \(Frame.maxHeadLength) bytes")
@@ -343,7 +344,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
 
     private func respond(_ id: UInt64, body: ByteBuffer, action: String) {
         do {
-            link.send(try encode(kind: .response, flags: [], id: id, timeout: 0, head: "", body: body))
+            link.send(try encode(kind: .response, flags: [], id: id, timeout: 0, head: "", body: body, action: action))
         } catch {
             respond(id, error: RPCError(error.code, "the answer could not be sent: \(error.message)", action: action))
         }

@@ -15,7 +15,7 @@ public struct RPCError: Error, Sendable, Hashable, Codable, CustomStringConverti
         public static let notConnected = Code(30002)
         /// The call's deadline passed before an answer came.
         public static let timedOut = Code(30003)
-        /// The request could not be written (the connection failed while sending).
+        /// Reserved (node-octopus's number): today a failed write closes the connection and pending calls get 30014.
         public static let writeFailed = Code(30004)
         /// The calling task was cancelled.
         public static let cancelled = Code(30005)
