@@ -96,7 +96,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "RPCBenchmark",
-            dependencies: ["OctopusRPC"],
+            dependencies: ["OctopusRPC", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/RPCBenchmark"
         ),
         .testTarget(name: "OctopusConfigTests", dependencies: ["OctopusConfig"]),

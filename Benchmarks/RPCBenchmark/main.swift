@@ -4,6 +4,7 @@
 //                                           a branch making CALLS calls, INFLIGHT at a time, from tasks on the
 //                                           global pool, or with `loop` from tasks preferring the branch's executor
 import Foundation
+import NIOCore
 import OctopusRPC
 
 struct Ping: RPCAction {
@@ -21,6 +22,26 @@ guard arguments.count >= 3 else {
     exit(2)
 }
 let path = arguments[2]
+
+if arguments[1] == "codec" {
+    // RPCBenchmark codec N: the cost of the four codec operations of one call, in isolation.
+    let n = Int(path)!
+    let codec = JSONCodec()
+    let input = Ping.Input(sequence: 123_456, payload: String(repeating: "x", count: 24))
+    var sink = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    for i in 0..<n {
+        var body = ByteBuffer()
+        try codec.encode(input, into: &body)
+        let decoded = try codec.decode(Ping.Input.self, from: body)
+        var answer = ByteBuffer()
+        try codec.encode(decoded.sequence + i, into: &answer)
+        sink &+= try codec.decode(Int.self, from: answer)
+    }
+    let ns = Double(DispatchTime.now().uptimeNanoseconds - start) / Double(n)
+    print(String(format: "codec: %.0f ns per call (encode+decode input, encode+decode output) [%d]", ns, sink & 1))
+    exit(0)
+}
 
 if arguments[1] == "serve" {
     let handlers = RPCHandlers()

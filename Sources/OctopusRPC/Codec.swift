@@ -1,6 +1,6 @@
 public import NIOCore
 import NIOFoundationCompat
-import Foundation
+public import Foundation
 
 /// How inputs and outputs become bodies. Both sides of a connection must use the same codec; the handshake and
 /// error bodies are always JSON.
@@ -9,14 +9,36 @@ public protocol RPCCodec: Sendable {
     func decode<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer) throws -> Value
 }
 
-/// The default codec: JSON through Foundation.
+/// The default codec: JSON, written and read straight from the frame's bytes by Octopus's own Codable encoder and
+/// decoder (several times faster than Foundation's on small bodies, no `Data` copies). The JSON is the one
+/// Foundation's `JSONEncoder` writes with its default strategies (`Date` as seconds since 2001, `Data` as base64),
+/// so peers using Foundation interoperate. Types whose `encode(to:)` uses containers out of nesting order, or
+/// `superEncoder`, get a clear error: use `FoundationJSONCodec` for them.
 public struct JSONCodec: RPCCodec {
+    public init() {}
+
+    public func encode<Value: Encodable>(_ value: Value, into buffer: inout ByteBuffer) throws {
+        let encoder = JSONStreamEncoder()
+        try encoder.encodeTopLevel(value)
+        buffer.writeBytes(encoder.bytes)
+    }
+
+    public func decode<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer) throws -> Value {
+        try buffer.withUnsafeReadableBytes { raw in
+            let tape = try JSONTape.parse(raw)
+            return try JSONTapeDecoder(bytes: raw, tape: tape, node: 0, codingPath: []).decode(type, at: 0, path: [])
+        }
+    }
+}
+
+/// JSON through Foundation's `JSONEncoder` and `JSONDecoder` (any Codable type, any strategy they offer).
+public struct FoundationJSONCodec: RPCCodec {
     private let encoder: JSONEncoder
     private let decoder: JSONDecoder
 
-    public init() {
-        encoder = JSONEncoder()
-        decoder = JSONDecoder()
+    public init(encoder: JSONEncoder = JSONEncoder(), decoder: JSONDecoder = JSONDecoder()) {
+        self.encoder = encoder
+        self.decoder = decoder
     }
 
     public func encode<Value: Encodable>(_ value: Value, into buffer: inout ByteBuffer) throws {
