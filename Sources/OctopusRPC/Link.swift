@@ -120,14 +120,16 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
     }
 }
 
-/// Cuts the byte stream into frames (see `FrameDecoder`).
+/// Cuts the byte stream into frames (see `FrameDecoder`) and hands each to the link directly: a frame is not boxed
+/// into the pipeline's `NIOAny` (it is too large to fit inline: one allocation per frame saved).
 struct FrameByteDecoder: ByteToMessageDecoder {
-    typealias InboundOut = Frame
+    typealias InboundOut = Never
     let decoder: FrameDecoder
+    let link: NIOFrameLink
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let frame = try decoder.next(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(wrapInboundOut(frame))
+        link.delivered(frame)
         return .continue
     }
 
@@ -145,9 +147,9 @@ struct FrameByteDecoder: ByteToMessageDecoder {
     }
 }
 
-/// The last handler: frames and the end of the channel go to the link.
+/// The last handler: the channel's activation, errors and end go to the link.
 final class FrameLinkHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = Frame
+    typealias InboundIn = Never
     let link: NIOFrameLink
 
     init(link: NIOFrameLink) { self.link = link }
@@ -159,10 +161,6 @@ final class FrameLinkHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelActive(context: ChannelHandlerContext) {
         link.activated()
         context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        link.delivered(unwrapInboundIn(data))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -189,7 +187,8 @@ extension NIOFrameLink {
         let link = NIOFrameLink(channel: channel, peerDescription: peer)
         link.onActive = onActive
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(ByteToMessageHandler(FrameByteDecoder(decoder: FrameDecoder(maxFrameSize: maxFrameSize))))
+        try sync.addHandler(
+            ByteToMessageHandler(FrameByteDecoder(decoder: FrameDecoder(maxFrameSize: maxFrameSize), link: link)))
         try sync.addHandler(FrameLinkHandler(link: link))
         return link
     }
