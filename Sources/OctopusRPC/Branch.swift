@@ -92,8 +92,10 @@ public final class RPCBranch: Sendable, RPCRouter {
             return false
         }
         if alreadyClosed {
-            link.close()
-            throw RPCError(.closed, "the branch is closed")
+            let error = RPCError(.closed, "the branch is closed")
+            promise.fail(error)
+            connection.close(error)  // fulfils its promises too
+            throw error
         }
         connection.start()
         let timeout = link.eventLoop.scheduleTask(in: TimeAmount(options.handshakeTimeout)) {

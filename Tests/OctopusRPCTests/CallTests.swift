@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 
 @testable import OctopusRPC
@@ -155,7 +156,7 @@ import Testing
         await branch.close()
     }
 
-    @Test func heartbeatsKeepAnIdleConnectionAndDropASilentOne() async throws {
+    @Test func heartbeatsKeepAnIdleConnectionAlive() async throws {
         var options = testOptions()
         options.heartbeatInterval = .milliseconds(20)
         let p = try await pair("memory", options: options)
@@ -164,5 +165,33 @@ import Testing
         #expect(p.branch.isConnected)
         #expect(try await p.branch.call(Add.self, .init(a: 1, b: 1)) == 2)
         await p.close()
+    }
+
+    final class SilentRouter: RPCRouter {
+        func route(_ call: InboundCall) async throws -> ByteBuffer { ByteBuffer() }
+        func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection) {}
+        func handshake(_ frame: Frame, from connection: RPCConnection) {}
+    }
+
+    @Test func aSilentPeerIsDroppedAfterThreeHeartbeatIntervals() async throws {
+        var options = testOptions()
+        options.heartbeatInterval = .milliseconds(20)
+        // The far end of the pair is never started: it takes frames and never answers a ping.
+        let (near, far) = InProcessLink.pair(name: "silent", maxFrameSize: options.maxFrameSize, on: Transport.group.next())
+        let lines = LineCollector()
+        let connection = RPCConnection(link: near, options: options, router: SilentRouter(), logger: lines.logger)
+        connection.start()
+        let pending = Task { try await connection.callRaw(action: "x", target: nil, body: ByteBuffer(), timeout: .seconds(600)) }
+        let reason = await connection.closed()
+        #expect(reason.code == .disconnected)
+        #expect(reason.message.contains("(heartbeat)"), "\(reason)")
+        #expect(lines.count("closing the connection: no frame for") == 1)
+        do {
+            _ = try await pending.value
+            Issue.record("the pending call returned")
+        } catch let error as RPCError {
+            #expect(error.code == .disconnected)
+        }
+        withExtendedLifetime(far) {}
     }
 }
