@@ -60,6 +60,8 @@ public final class RPCConnection: Sendable, FrameReceiver {
     private struct State {
         var pending: [UInt64: Pending] = [:]
         var serving: [UInt64: Task<Void, Never>] = [:]
+        /// Requests whose task is being created (see `serve`).
+        var starting: Set<UInt64> = []
         var closedReason: RPCError?
         var sweepAt: NIODeadline?
         var heartbeat: RepeatedTask?
@@ -329,17 +331,41 @@ public final class RPCConnection: Sendable, FrameReceiver {
             } catch {
                 if !Task.isCancelled { respond(id, error: RPCError.wrapping(error, action: action)) }
             }
-            state.withLock { _ = $0.serving.removeValue(forKey: id) }
+            state.withLock { state in
+                state.serving[id] = nil
+                state.starting.remove(id)
+            }
         }
-        // The task is made under the lock, so its own removal (which takes the lock) always comes after.
-        let duplicate = state.withLock { state -> Bool in
-            guard state.closedReason == nil else { return false }
-            if state.serving[id] != nil { return true }
-            state.serving[id] =
-                if let executor = handlerExecutor { Task(executorPreference: executor, operation: work) } else { Task(operation: work) }
+        // The id is reserved first: a task that starts immediately may finish before it could be recorded.
+        let admitted = state.withLock { state -> Bool? in
+            guard state.closedReason == nil else { return nil }
+            guard state.serving[id] == nil, !state.starting.contains(id) else { return false }
+            state.starting.insert(id)
+            return true
+        }
+        guard let admitted else { return }
+        guard admitted else { return protocolViolation("request id \(id) is already being served") }
+        let task = if let executor = handlerExecutor { Self.startOnLoop(executor, work) } else { Task(operation: work) }
+        let orphaned = state.withLock { state -> Bool in
+            // Still starting: it runs on; recorded so that a cancel frame or the close can reach it.
+            guard state.starting.remove(id) != nil else { return false }
+            if state.closedReason != nil { return true }
+            state.serving[id] = task
             return false
         }
-        if duplicate { protocolViolation("request id \(id) is already being served") }
+        if orphaned { task.cancel() }  // the connection closed while it started
+    }
+
+    /// On the event loop the handler's task starts right here, on this thread, and runs until its first suspension
+    /// (a handler that does not suspend answers before the next frame is read); on Swift runtimes without
+    /// `Task.immediate` it is enqueued on the loop.
+    private static func startOnLoop(_ executor: EventLoopTaskExecutor, _ work: @escaping @Sendable () async -> Void)
+        -> Task<Void, Never>
+    {
+        if #available(macOS 26.0, *) {
+            return Task.immediate(executorPreference: executor, operation: work)
+        }
+        return Task(executorPreference: executor, operation: work)
     }
 
     private func respond(_ id: UInt64, body: ByteBuffer, action: String) {
