@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import OctopusConfig
 
 /// The time zone a layout renders times in: the process's local zone, UTC, or an IANA zone.
 public enum LogTimeZone: Sendable, Hashable, CustomStringConvertible {
@@ -75,28 +76,9 @@ struct CivilTime {
     var offsetSeconds: Int
 
     init(_ timestamp: LogTimestamp, offsetSeconds: Int) {
-        let local = timestamp.seconds + Int64(offsetSeconds)
-        var days = local / 86_400
-        var secondOfDay = local % 86_400
-        if secondOfDay < 0 {
-            secondOfDay += 86_400
-            days -= 1
-        }
-        // Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        self.year = Int(yoe + era * 400 + (m <= 2 ? 1 : 0))
-        self.month = Int(m)
-        self.day = Int(d)
-        self.hour = Int(secondOfDay / 3600)
-        self.minute = Int(secondOfDay % 3600 / 60)
-        self.second = Int(secondOfDay % 60)
+        let fields = Civil.Fields(wall: timestamp.seconds + Int64(offsetSeconds))
+        (year, month, day) = (fields.year, fields.month, fields.day)
+        (hour, minute, second) = (fields.hour, fields.minute, fields.second)
         self.millisecond = timestamp.milliseconds
         self.offsetSeconds = offsetSeconds
     }

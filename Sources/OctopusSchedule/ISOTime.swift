@@ -1,4 +1,5 @@
 public import Foundation
+import OctopusConfig
 
 /// ISO-8601 times as the scheduler prints and reads them: `2026-11-23T09:00:00+05:30`.
 public enum ISOTime {

@@ -1,4 +1,5 @@
 import Foundation
+import OctopusConfig
 
 /// What a log line says, as far as its layout can be read back.
 public struct ParsedLogLine: Sendable, Hashable {
@@ -149,7 +150,7 @@ public struct LogLineParser: Sendable {
             func number(_ n: Int) -> Int? { group(n).flatMap { Int($0) } }
             var time: LogTimestamp?
             if let year = number(groups.year) ?? number(groups.year2).map({ 2000 + $0 }) {
-                let days = daysFromCivil(year: year, month: number(groups.month) ?? 1, day: number(groups.day) ?? 1)
+                let days = Civil.days(year: year, month: number(groups.month) ?? 1, day: number(groups.day) ?? 1)
                 let local = days * 86_400 + Int64((number(groups.hour) ?? 0) * 3600 + (number(groups.minute) ?? 0) * 60 + (number(groups.second) ?? 0))
                 let offset = group(groups.offset).map(Self.offsetSeconds) ?? zone.offset(at: local - Int64(zone.offset(at: local)))
                 time = LogTimestamp(seconds: local - Int64(offset), nanoseconds: Int32((number(groups.millisecond) ?? 0) * 1_000_000))
@@ -197,7 +198,7 @@ public struct LogLineParser: Sendable {
             position += 4
         }
         let offset = position < chars.count ? offsetSeconds(String(decoding: chars[position...], as: UTF8.self)) : 0
-        let local = daysFromCivil(year: year, month: month, day: day) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+        let local = Civil.days(year: year, month: month, day: day) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
         return LogTimestamp(seconds: local - Int64(offset), nanoseconds: Int32(millis * 1_000_000))
     }
 

@@ -1,3 +1,5 @@
+import OctopusConfig
+
 /// The periods of a `dateFile` appender: the finest unit its pattern prints (`yyyy-MM-dd` rolls daily,
 /// `yyyy-MM-dd-hh` hourly), computed in the appender's time zone, with the label a file of that period is named by.
 ///
@@ -70,7 +72,7 @@ struct RollPeriod: Sendable {
             let civil = CivilTime(LogTimestamp(seconds: start + 43_200), offsetSeconds: offsets.offset(at: start + 43_200))
             switch unit {
             case .day:
-                let days = daysFromCivil(year: civil.year, month: civil.month, day: civil.day) + 1
+                let days = Civil.days(year: civil.year, month: civil.month, day: civil.day) + 1
                 let next = CivilTime(LogTimestamp(seconds: days * 86_400), offsetSeconds: 0)
                 return localMidnight(year: next.year, month: next.month, day: next.day)
             case .month:
@@ -93,23 +95,12 @@ struct RollPeriod: Sendable {
     /// The first instant of the local day, in UTC seconds: the wall time 00:00 (or the first instant after a
     /// gap, when a zone skips midnight).
     private func localMidnight(year: Int, month: Int, day: Int) -> Int64 {
-        let local = daysFromCivil(year: year, month: month, day: day) * 86_400
+        let local = Civil.days(year: year, month: month, day: day) * 86_400
         var guess = local - Int64(offsets.offset(at: local))
         let corrected = local - Int64(offsets.offset(at: guess))
         if corrected != guess, Int64(offsets.offset(at: corrected)) == local - corrected { guess = corrected }
         return guess
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-func daysFromCivil(year: Int, month: Int, day: Int) -> Int64 {
-    let y = Int64(month <= 2 ? year - 1 : year)
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let m = Int64(month)
-    let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    return era * 146_097 + doe - 719_468
 }
 
 @inline(__always)

@@ -1,4 +1,5 @@
 public import Foundation
+import OctopusConfig
 
 extension CronExpression {
     /// The first fire time strictly after `date`, or `nil` when there is none before the year 2^31.

@@ -1,4 +1,5 @@
 public import Foundation
+import OctopusConfig
 
 /// A cron expression: 5 fields (`m h dom mon dow`) or 6 with seconds first (`s m h dom mon dow`), in a time zone.
 ///

@@ -1,9 +1,10 @@
 /// Proleptic Gregorian calendar arithmetic on wall-clock seconds (seconds since 1970-01-01T00:00:00 of the wall
-/// clock, whatever the zone): the cron search runs on these, and a zone's offsets turn them into instants.
-enum Civil {
+/// clock, whatever the zone): the cron search and the log rooms' date rendering and periods run on these, and a
+/// zone's offsets turn them into instants. Here, in the lowest room, so that both use one copy (package-only).
+package enum Civil {
     /// Days since 1970-01-01 of a date (Howard Hinnant's days_from_civil).
-    @inline(__always)
-    static func days(year: Int, month: Int, day: Int) -> Int64 {
+    @inlinable
+    package static func days(year: Int, month: Int, day: Int) -> Int64 {
         let y = Int64(month <= 2 ? year - 1 : year)
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -14,8 +15,8 @@ enum Civil {
     }
 
     /// The date of a day count since 1970-01-01.
-    @inline(__always)
-    static func date(days: Int64) -> (year: Int, month: Int, day: Int) {
+    @inlinable
+    package static func date(days: Int64) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -28,19 +29,19 @@ enum Civil {
     }
 
     /// 0 = Sunday … 6 = Saturday.
-    @inline(__always)
-    static func weekday(days: Int64) -> Int {
+    @inlinable
+    package static func weekday(days: Int64) -> Int {
         let w = (days + 4) % 7  // 1970-01-01 was a Thursday
         return Int(w < 0 ? w + 7 : w)
     }
 
-    @inline(__always)
-    static func isLeap(_ year: Int) -> Bool {
+    @inlinable
+    package static func isLeap(_ year: Int) -> Bool {
         year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
     }
 
-    @inline(__always)
-    static func daysInMonth(year: Int, month: Int) -> Int {
+    @inlinable
+    package static func daysInMonth(year: Int, month: Int) -> Int {
         switch month {
         case 2: isLeap(year) ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -49,20 +50,21 @@ enum Civil {
     }
 
     /// A wall-clock time broken into its fields.
-    struct Fields: Equatable {
-        var year: Int
-        var month: Int
-        var day: Int
-        var hour: Int
-        var minute: Int
-        var second: Int
+    package struct Fields: Equatable {
+        package var year: Int
+        package var month: Int
+        package var day: Int
+        package var hour: Int
+        package var minute: Int
+        package var second: Int
 
-        init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        @inlinable
+        package init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
             (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
         }
 
-        @inline(__always)
-        init(wall: Int64) {
+        @inlinable
+        package init(wall: Int64) {
             var days = wall / 86_400
             var secondOfDay = wall % 86_400
             if secondOfDay < 0 {
@@ -75,8 +77,8 @@ enum Civil {
             second = Int(secondOfDay % 60)
         }
 
-        @inline(__always)
-        var wall: Int64 {
+        @inlinable
+        package var wall: Int64 {
             Civil.days(year: year, month: month, day: day) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
         }
     }
