@@ -93,3 +93,30 @@ public final class RPCHandlers: Sendable {
         table.withLock { $0.keys.sorted() }
     }
 }
+
+/// What calls actions: a master and a branch route differently (see each) but encode and decode alike.
+public protocol RPCCaller: Sendable {
+    /// The handlers served here; their codec encodes the inputs of typed calls and decodes the outputs.
+    var handlers: RPCHandlers { get }
+    /// Calls an action with an encoded body and returns the encoded answer.
+    func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws -> ByteBuffer
+}
+
+extension RPCCaller {
+    /// Calls a typed action; `on` names the branch (or the master's id) that must run it.
+    public func call<A: RPCAction>(
+        _ action: A.Type, _ input: A.Input, on target: String? = nil, timeout: Duration? = nil
+    ) async throws -> A.Output {
+        let codec = handlers.codec
+        let body = try codec.encodeBody(input, action: A.name)
+        let output = try await callRaw(A.name, body: body, on: target, timeout: timeout)
+        return try codec.decodeBody(A.Output.self, from: output, action: A.name)
+    }
+
+    /// Calls an action by name with a JSON body (for tools); returns the JSON answer.
+    public func callJSON(_ name: String, _ json: Data, on target: String? = nil, timeout: Duration? = nil)
+        async throws -> Data
+    {
+        Data(try await callRaw(name, body: ByteBuffer(bytes: json), on: target, timeout: timeout).readableBytesView)
+    }
+}

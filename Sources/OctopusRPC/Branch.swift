@@ -1,12 +1,12 @@
 public import NIOCore
 public import Logging
-public import Foundation
+import Foundation
 import Synchronization
 
 /// A process that joins a master (node-octopus's Branch): it binds with a handshake, offers its actions, calls any
 /// action (its own first, then through the master), and reconnects with backoff when the connection drops,
 /// binding again with the same id and actions.
-public final class RPCBranch: Sendable, RPCRouter {
+public final class RPCBranch: RPCCaller, RPCRouter {
     public let id: String
     public let handlers: RPCHandlers
     public let options: RPCOptions
@@ -157,25 +157,9 @@ public final class RPCBranch: Sendable, RPCRouter {
 
     // MARK: Calls
 
-    /// Calls a typed action: this branch's own handler first, else through the master (its handler, or the branch
-    /// that offers it); `on` names the branch (or the master's id) that must run it.
-    public func call<A: RPCAction>(
-        _ action: A.Type, _ input: A.Input, on target: String? = nil, timeout: Duration? = nil
-    ) async throws -> A.Output {
-        let codec = handlers.codec
-        let body = try codec.encodeBody(input, action: A.name)
-        let output = try await callRaw(A.name, body: body, on: target, timeout: timeout)
-        return try codec.decodeBody(A.Output.self, from: output, action: A.name)
-    }
-
-    /// Calls an action by name with a JSON body (for tools); returns the JSON answer.
-    public func callJSON(_ name: String, _ json: Data, on target: String? = nil, timeout: Duration? = nil)
-        async throws -> Data
-    {
-        Data(try await callRaw(name, body: ByteBuffer(bytes: json), on: target, timeout: timeout).readableBytesView)
-    }
-
-    func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws
+    /// This branch's own handler first, else through the master (its handler, or the branch that offers the
+    /// action); `on` names the branch (or the master's id) that must run it.
+    public func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws
         -> ByteBuffer
     {
         if target == nil || target == id, let handler = handlers.handler(for: action) {

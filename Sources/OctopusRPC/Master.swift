@@ -1,6 +1,6 @@
-import NIOCore
+public import NIOCore
 public import Logging
-public import Foundation
+import Foundation
 import Synchronization
 
 /// The center of a master/branch group (node-octopus's Master): it listens, binds branches after a handshake,
@@ -11,7 +11,7 @@ import Synchronization
 /// action; otherwise 30001. When several branches offer one name, the one that bound first serves and the
 /// others stand by in bind order, taking over when it goes offline; the master's own handler shadows them all.
 /// Every such overlap is logged at bind and returned in the welcome.
-public final class RPCMaster: Sendable, RPCRouter {
+public final class RPCMaster: RPCCaller, RPCRouter {
     public let id: String
     public let handlers: RPCHandlers
     public let options: RPCOptions
@@ -75,24 +75,8 @@ public final class RPCMaster: Sendable, RPCRouter {
 
     // MARK: Calls
 
-    /// Calls a typed action: the master's own handler, else the branch that offers it; `on` names a branch.
-    public func call<A: RPCAction>(
-        _ action: A.Type, _ input: A.Input, on target: String? = nil, timeout: Duration? = nil
-    ) async throws -> A.Output {
-        let codec = handlers.codec
-        let body = try codec.encodeBody(input, action: A.name)
-        let output = try await callRaw(A.name, body: body, on: target, timeout: timeout)
-        return try codec.decodeBody(A.Output.self, from: output, action: A.name)
-    }
-
-    /// Calls an action by name with a JSON body (for tools); returns the JSON answer.
-    public func callJSON(_ name: String, _ json: Data, on target: String? = nil, timeout: Duration? = nil)
-        async throws -> Data
-    {
-        Data(try await callRaw(name, body: ByteBuffer(bytes: json), on: target, timeout: timeout).readableBytesView)
-    }
-
-    func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws
+    /// The master's own handler, else the branch that offers the action; `on` names a branch.
+    public func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws
         -> ByteBuffer
     {
         let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
