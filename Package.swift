@@ -99,6 +99,12 @@ let package = Package(
             dependencies: ["OctopusRPC", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/RPCBenchmark"
         ),
+        // Helpers shared by the test targets (log line collection, bounded waiting).
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(name: "OctopusConfigTests", dependencies: ["OctopusConfig"]),
         .testTarget(
             name: "OctopusLogTests",
@@ -106,13 +112,16 @@ let package = Package(
         ),
         .testTarget(
             name: "OctopusScheduleTests",
-            dependencies: ["OctopusSchedule", "OctopusConfig", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "OctopusSchedule", "OctopusConfig", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Cases"]
         ),
         .testTarget(
             name: "OctopusRPCTests",
             dependencies: [
                 "OctopusRPC",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

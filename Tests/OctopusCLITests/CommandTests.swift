@@ -33,6 +33,18 @@ func octopus(_ arguments: [String], in directory: String? = nil, environment: [S
     return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
 }
 
+/// `octopus start` in `directory`, running in the background (its output discarded); the caller stops it.
+func startOctopus(in directory: String) throws -> Process {
+    let process = Process()
+    process.executableURL = octopusBinary
+    process.arguments = ["start"]
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 final class ScratchDirectory: @unchecked Sendable {
     let path: String
     init() throws {
@@ -137,13 +149,7 @@ let fileConfig = """
     @Test func startRunsUntilSIGTERMThenFlushesAndExits0() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", fileConfig)
-        let process = Process()
-        process.executableURL = octopusBinary
-        process.arguments = ["start"]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startOctopus(in: dir.path)
         // Wait (bounded) for the start line, then stop the service the way a supervisor does.
         var started = false
         for _ in 0..<300 where !started {

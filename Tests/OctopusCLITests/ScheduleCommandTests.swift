@@ -32,13 +32,7 @@ let scheduleConfig = """
     @Test func startRunsTheSchedulesAndStopsCleanlyOnSIGTERM() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", scheduleConfig)
-        let process = Process()
-        process.executableURL = octopusBinary
-        process.arguments = ["start"]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startOctopus(in: dir.path)
         // Wait (bounded) until the heartbeat has ticked and the command task has run once.
         var ready = false
         for _ in 0..<400 where !ready {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import OctopusRPC
 
@@ -21,7 +22,7 @@ import Testing
         let lines = LineCollector()
         let master = RPCMaster(
             handlers: { let h = RPCHandlers(); h.register(Add.self) { $0.a + $0.b }; return h }(), options: testOptions(),
-            logger: lines.logger)
+            logger: lines.logger("octopus.rpc"))
         try await master.listen(.unix(path))
         let healthy = RPCBranch(id: "healthy", options: testOptions(), logger: quiet)
         let events = EventLog(healthy.events)

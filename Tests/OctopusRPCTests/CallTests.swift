@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import OctopusRPC
 
@@ -179,7 +180,7 @@ import Testing
         // The far end of the pair is never started: it takes frames and never answers a ping.
         let (near, far) = InProcessLink.pair(name: "silent", maxFrameSize: options.maxFrameSize, on: Transport.group.next())
         let lines = LineCollector()
-        let connection = RPCConnection(link: near, options: options, router: SilentRouter(), logger: lines.logger)
+        let connection = RPCConnection(link: near, options: options, router: SilentRouter(), logger: lines.logger("octopus.rpc"))
         connection.start()
         let pending = Task { try await connection.callRaw(action: "x", target: nil, body: ByteBuffer(), timeout: .seconds(600)) }
         let reason = await connection.closed()

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import OctopusRPC
 
@@ -177,7 +178,7 @@ struct Double2: RPCAction {
     @Test func aNameOfferedTwiceIsServedByTheFirstBoundAndReported() async throws {
         let address = memoryAddress()
         let lines = LineCollector()
-        let master = RPCMaster(options: testOptions(), logger: lines.logger)
+        let master = RPCMaster(options: testOptions(), logger: lines.logger("octopus.rpc"))
         try await master.listen(address)
         let first = RPCBranch(id: "first", handlers: handlers("first"), options: testOptions(), logger: quiet)
         let second = RPCBranch(id: "second", handlers: handlers("second"), options: testOptions(), logger: quiet)

@@ -3,6 +3,7 @@ import Logging
 import OctopusConfig
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import OctopusSchedule
 

@@ -2,54 +2,9 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import OctopusSchedule
-
-/// Collects every log line, from any logger it makes, as `label LEVEL message`.
-final class LineCollector: Sendable {
-    private let lines = Mutex<[(label: String, level: Logger.Level, message: String)]>([])
-
-    func logger(_ label: String) -> Logger {
-        Logger(label: label) { label in Handler(label: label, collector: self) }
-    }
-
-    var messages: [String] { lines.withLock { $0.map(\.message) } }
-    func messages(label: String) -> [String] { lines.withLock { $0.filter { $0.label == label }.map(\.message) } }
-    func count(_ fragment: String) -> Int { messages.filter { $0.contains(fragment) }.count }
-
-    fileprivate func append(_ label: String, _ level: Logger.Level, _ message: String) {
-        lines.withLock { $0.append((label, level, message)) }
-    }
-
-    struct Handler: LogHandler {
-        let label: String
-        let collector: LineCollector
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            collector.append(label, event.level, event.message.description)
-        }
-    }
-}
-
-/// Waits (polling, without depending on how long it takes) until `condition` holds; fails after a generous limit.
-func eventually(
-    _ what: String = "condition", within limit: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () -> Bool
-) async {
-    let start = ContinuousClock.now
-    while !condition() {
-        if ContinuousClock.now - start > limit {
-            Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation)
-            return
-        }
-        try? await Task.sleep(for: .milliseconds(2))
-    }
-}
 
 let t0 = Date(timeIntervalSince1970: 1_795_262_400)  // 2026-11-21T12:00:00Z
 
