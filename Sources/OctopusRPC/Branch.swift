@@ -167,10 +167,10 @@ public final class RPCBranch: RPCCaller, RPCRouter {
             return try await handler(body, RPCCallContext(action: action, caller: id, deadline: deadline))
         }
         if target == id { throw RPCError(.noSuchAction, "this branch has no handler for it", action: action) }
-        guard let connection = state.withLock({ $0.connection }) else {
+        let (connection, master) = state.withLock { ($0.connection, $0.masterID) }
+        guard let connection else {
             throw RPCError(.notConnected, "branch \"\(id)\" is not bound to a master", action: action)
         }
-        let master = state.withLock { $0.masterID }
         return try await connection.callRaw(
             action: action, target: target == master ? nil : target, body: body, timeout: timeout)
     }
