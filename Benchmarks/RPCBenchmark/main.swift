@@ -46,6 +46,7 @@ if arguments[1] == "codec" {
 if arguments[1] == "serve" {
     let handlers = RPCHandlers()
     handlers.register(Ping.self) { input in input.sequence }
+    handlers.registerRaw("raw") { body, _ in body }
     var options = RPCOptions()
     options.heartbeatInterval = nil
     let master = RPCMaster(handlers: handlers, options: options)
@@ -69,14 +70,21 @@ options.heartbeatInterval = nil
 let branch = RPCBranch(id: "bench", options: options)
 try await branch.connect(to: .unix(path))
 let payload = String(repeating: "x", count: 24)  // with the JSON around it, a body of about 50 bytes
+let raw = arguments.contains("raw")
+let rawBody = ByteBuffer(string: #"{"sequence":1234567,"payload":"xxxxxxxxxxxxxxxxxxxxxxxx"}"#)
 
 @Sendable func worker(_ count: Int, _ offset: Int) async throws -> [UInt64] {
     var latencies = [UInt64]()
     latencies.reserveCapacity(count)
     for i in 0..<count {
         let start = DispatchTime.now().uptimeNanoseconds
-        let answer = try await branch.call(Ping.self, .init(sequence: offset + i, payload: payload))
-        precondition(answer == offset + i, "wrong answer")
+        if raw {
+            let answer = try await branch.callRaw("raw", body: rawBody, on: nil, timeout: nil)
+            precondition(answer.readableBytes == rawBody.readableBytes, "wrong answer")
+        } else {
+            let answer = try await branch.call(Ping.self, .init(sequence: offset + i, payload: payload))
+            precondition(answer == offset + i, "wrong answer")
+        }
         latencies.append(DispatchTime.now().uptimeNanoseconds - start)
     }
     return latencies
@@ -91,7 +99,7 @@ let payload = String(repeating: "x", count: 24)  // with the JSON around it, a b
     }
 }
 
-let onLoop = arguments.count > 5 && arguments[5] == "loop"
+let onLoop = arguments.contains("loop")
 @Sendable func measure(_ count: Int) async throws -> [UInt64] {
     if onLoop {
         return try await withTaskExecutorPreference(branch.executor) { try await concurrently(inflight, each: count) }

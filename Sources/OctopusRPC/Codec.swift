@@ -20,7 +20,7 @@ public struct JSONCodec: RPCCodec {
     public func encode<Value: Encodable>(_ value: Value, into buffer: inout ByteBuffer) throws {
         let encoder = JSONStreamEncoder()
         try encoder.encodeTopLevel(value)
-        buffer.writeBytes(encoder.bytes)
+        buffer.writeBytes(encoder.out.bytes)
     }
 
     public func decode<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer) throws -> Value {

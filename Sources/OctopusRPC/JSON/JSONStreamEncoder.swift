@@ -14,22 +14,24 @@ final class JSONStreamEncoder: Encoder {
         var count: Int
     }
 
-    var bytes: [UInt8] = []
-    private var stack: [Open] = []
-    private var nextID = 0
-    private var keys: [any CodingKey] = []
+    // The encoder is used by one thread at a time and never hands out its storage: the dynamic exclusivity checks
+    // Swift would make on every append (a third of the encoder's time) are turned off for these properties.
+    @exclusivity(unchecked) var out = JSONOutput()
+    @exclusivity(unchecked) private var stack: [Open] = []
+    @exclusivity(unchecked) private var nextID = 0
+    @exclusivity(unchecked) private var keys: [any CodingKey] = []
     // The value slot being encoded by the innermost `encode(to:)`.
-    private var slotFilled = false
-    private var slotContainer: Int?
+    @exclusivity(unchecked) private var slotFilled = false
+    @exclusivity(unchecked) private var slotContainer: Int?
     /// An error from a non-throwing API (containers, superEncoder), raised when the value is done.
-    private var deferredError: (any Error)?
+    @exclusivity(unchecked) private var deferredError: (any Error)?
 
     var codingPath: [any CodingKey] { keys }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init() {
-        bytes.reserveCapacity(128)
-    }
+    init() {}
+
+    deinit { out.deallocate() }
 
     func encodeTopLevel<T: Encodable>(_ value: T) throws {
         try writeValue(value)
@@ -45,7 +47,11 @@ final class JSONStreamEncoder: Encoder {
         if T.self == Double.self { return try writeDouble(unsafeBitCast(value, to: Double.self)) }
         if T.self == Data.self { return writeString((value as! Data).base64EncodedString()) }
         if T.self == URL.self { return writeString((value as! URL).absoluteString) }
-        if T.self == Decimal.self { return bytes.append(contentsOf: (value as! Decimal).description.utf8) }
+        if T.self == Decimal.self {
+            var text = (value as! Decimal).description
+            text.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
+            return
+        }
         let depth = stack.count
         let (savedFilled, savedContainer) = (slotFilled, slotContainer)
         slotFilled = false
@@ -54,61 +60,46 @@ final class JSONStreamEncoder: Encoder {
         try value.encode(to: self)
         if let deferredError { throw deferredError }
         close(downTo: depth)
-        if !slotFilled { bytes.append(contentsOf: "{}".utf8) }  // as Foundation: a value that wrote nothing
+        if !slotFilled { out.append("{}") }  // as Foundation: a value that wrote nothing
     }
 
     func writeString(_ string: String) {
-        bytes.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { utf8 in
             var runStart = 0
             for i in 0..<utf8.count {
                 let byte = utf8[i]
                 guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
+                if runStart < i { out.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[runStart..<i]))) }
                 runStart = i + 1
                 switch byte {
-                case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-                case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case UInt8(ascii: "\""): out.append(#"\""#)
+                case UInt8(ascii: "\\"): out.append(#"\\"#)
+                case 0x0A: out.append(#"\n"#)
+                case 0x0D: out.append(#"\r"#)
+                case 0x09: out.append(#"\t"#)
                 default:
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: [
-                        UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                        hex[Int(byte >> 4)], hex[Int(byte & 15)],
-                    ])
+                    let hex: StaticString = "0123456789abcdef"
+                    out.append(#"\u00"#)
+                    out.append(hex.utf8Start[Int(byte >> 4)])
+                    out.append(hex.utf8Start[Int(byte & 15)])
                 }
             }
-            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+            if runStart < utf8.count { out.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[runStart...]))) }
         }
-        bytes.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: "\""))
     }
 
     func writeInteger<I: FixedWidthInteger>(_ value: I) {
-        if value == 0 { return bytes.append(UInt8(ascii: "0")) }
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits and a sign
-        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
-            var at = raw.count
-            while magnitude != 0 {
-                at -= 1
-                raw[at] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            }
-            if value < 0 {
-                at -= 1
-                raw[at] = UInt8(ascii: "-")
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[at...]))
-            return raw.count - at
+        if value < 0 {
+            out.append(UInt8(ascii: "-"))
         }
-        _ = count
+        out.appendDecimal(UInt64(value.magnitude))
     }
 
     func writeBool(_ value: Bool) {
-        bytes.append(contentsOf: value ? "true".utf8 : "false".utf8)
+        out.append(value ? "true" : "false")
     }
 
     func writeDouble(_ value: Double) throws {
@@ -119,34 +110,41 @@ final class JSONStreamEncoder: Encoder {
         if value == value.rounded(.towardZero), abs(value) < 1e15 {
             writeInteger(Int64(value))
         } else {
-            bytes.append(contentsOf: value.description.utf8)
+            var text = value.description
+            text.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
         }
     }
 
     func writeNull() {
-        bytes.append(contentsOf: "null".utf8)
+        out.append("null")
     }
 
     // MARK: Containers
 
     /// Before a container writes an entry: closes what was opened after it (finished children), adds the comma.
     func beginEntry(in id: Int) throws {
+        // Nearly always the innermost container: its entries are written one after another.
+        if let last = stack.last, last.id == id {
+            if last.count > 0 { out.append(UInt8(ascii: ",")) }
+            stack[stack.count - 1].count += 1
+            return
+        }
         guard let index = stack.lastIndex(where: { $0.id == id }) else {
             throw EncodingError.invalidValue(
                 (), .init(codingPath: codingPath, debugDescription: "a container was written to after a sibling or its parent had moved on; Octopus's JSON codec needs containers used in nesting order (FoundationJSONCodec does not)"))
         }
         close(downTo: index + 1)
-        if stack[index].count > 0 { bytes.append(UInt8(ascii: ",")) }
+        if stack[index].count > 0 { out.append(UInt8(ascii: ",")) }
         stack[index].count += 1
     }
 
     func writeKey(_ key: some CodingKey) {
         writeString(key.stringValue)
-        bytes.append(UInt8(ascii: ":"))
+        out.append(UInt8(ascii: ":"))
     }
 
     func open(object: Bool) -> Int {
-        bytes.append(object ? UInt8(ascii: "{") : UInt8(ascii: "["))
+        out.append(object ? UInt8(ascii: "{") : UInt8(ascii: "["))
         let id = nextID
         nextID += 1
         stack.append(Open(id: id, isObject: object, count: 0))
@@ -155,7 +153,7 @@ final class JSONStreamEncoder: Encoder {
 
     private func close(downTo depth: Int) {
         while stack.count > depth {
-            bytes.append(stack.removeLast().isObject ? UInt8(ascii: "}") : UInt8(ascii: "]"))
+            out.append(stack.removeLast().isObject ? UInt8(ascii: "}") : UInt8(ascii: "]"))
         }
     }
 
@@ -333,4 +331,67 @@ struct IndexKey: CodingKey {
     var intValue: Int?
     init(intValue: Int) { self.intValue = intValue }
     init?(stringValue: String) { nil }
+}
+
+/// The encoder's output: a growable byte buffer with no checks beyond its capacity (appending to `[UInt8]` or a
+/// `ByteBuffer` byte by byte costs several times more). Owned by one encoder, which frees it.
+struct JSONOutput {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity = 256
+
+    init() {
+        base = .allocate(capacity: capacity)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    private mutating func reserve(_ extra: Int) {
+        guard count + extra > capacity else { return }
+        var newCapacity = capacity * 2
+        while newCapacity < count + extra { newCapacity *= 2 }
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        grown.update(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Decimal digits of `value`.
+    mutating func appendDecimal(_ value: UInt64) {
+        var value = value
+        var digits = 1
+        var limit: UInt64 = 10
+        while digits < 20, value >= limit {
+            digits += 1
+            limit = limit &* 10
+        }
+        reserve(digits)
+        var at = count + digits
+        repeat {
+            at -= 1
+            base[at] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10)
+            value /= 10
+        } while value != 0
+        count += digits
+    }
 }

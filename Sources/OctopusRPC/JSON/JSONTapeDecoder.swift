@@ -421,31 +421,31 @@ extension JSONTapeDecoder: SingleValueDecodingContainer {
 private struct TapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: JSONTapeDecoder
     let codingPath: [any CodingKey]
-    /// (key node, value node) of each member, in document order.
-    private let members: [(key: Int32, value: Int32)]
+    /// The key node of each member, in document order (its value is the next node).
+    private let members: [Int32]
 
     init(decoder: JSONTapeDecoder, node: Int, codingPath: [any CodingKey]) {
         self.decoder = decoder
         self.codingPath = codingPath
         let nodes = decoder.tape.nodes
-        var members: [(key: Int32, value: Int32)] = []
+        var members: [Int32] = []
         members.reserveCapacity(Int(nodes[node].count))
         var i = Int32(node + 1)
         for _ in 0..<nodes[node].count {
-            members.append((i, i + 1))
+            members.append(i)
             i = nodes[Int(i + 1)].next
         }
         self.members = members
     }
 
     var allKeys: [Key] {
-        members.compactMap { (try? decoder.string(at: Int($0.key), path: [])).flatMap(Key.init(stringValue:)) }
+        members.compactMap { (try? decoder.string(at: Int($0), path: [])).flatMap(Key.init(stringValue:)) }
     }
 
     /// The last member with the key wins, as in Foundation.
     private func find(_ key: Key) -> Int? {
         let name = key.stringValue
-        for member in members.reversed() where decoder.keyMatches(Int(member.key), name) { return Int(member.value) }
+        for member in members.reversed() where decoder.keyMatches(Int(member), name) { return Int(member) + 1 }
         return nil
     }
 
@@ -480,19 +480,37 @@ private struct TapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     func decode(_ type: Float.Type, forKey key: Key) throws -> Float {
         Float(try decoder.double(at: try nonNull(key, type), path: codingPath + [key]))
     }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try int(key) }
-    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try int(key) }
-    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try int(key) }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try int(key) }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try int(key) }
-    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try int(key) }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try int(key) }
-    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try int(key) }
-    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try int(key) }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try int(key) }
-
-    private func int<I: FixedWidthInteger>(_ key: Key) throws -> I {
-        try decoder.integer(I.self, at: try nonNull(key, I.self), path: codingPath + [key])
+    // Each integer type calls the decoder with its concrete type: through a helper generic over the integer type
+    // (inside this container, generic over Key) the parsing would run unspecialized, several times slower.
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int {
+        try decoder.integer(Int.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 {
+        try decoder.integer(Int8.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 {
+        try decoder.integer(Int16.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 {
+        try decoder.integer(Int32.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 {
+        try decoder.integer(Int64.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt {
+        try decoder.integer(UInt.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 {
+        try decoder.integer(UInt8.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 {
+        try decoder.integer(UInt16.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 {
+        try decoder.integer(UInt32.self, at: try nonNull(key, type), path: codingPath + [key])
+    }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 {
+        try decoder.integer(UInt64.self, at: try nonNull(key, type), path: codingPath + [key])
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
