@@ -107,7 +107,15 @@ let onLoop = arguments.contains("loop")
     return try await concurrently(inflight, each: count)
 }
 
+/// CPU time (user + system) this process has used, in microseconds.
+func cpuMicroseconds() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+}
+
 _ = try await measure(2000 / inflight + 1)  // warm-up
+let cpuStarted = cpuMicroseconds()
 let started = DispatchTime.now().uptimeNanoseconds
 let perWorker = calls / inflight
 let unsorted = try await measure(perWorker)
@@ -120,6 +128,9 @@ print(
         format: "client=0 rt_per_s=%.0f mean_us=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.1f max_us=%.0f",
         Double(total) / seconds, latencies.reduce(0.0) { $0 + Double($1) } / Double(total) / 1000, percentile(0.5),
         percentile(0.99), percentile(0.999), percentile(1)))
-print(String(format: "transport=unix inflight=%d calls=%d aggregate_rt_per_s=%.0f", inflight, total, Double(total) / seconds))
+print(
+    String(
+        format: "transport=unix inflight=%d calls=%d aggregate_rt_per_s=%.0f client_cpu_us_per_call=%.2f", inflight, total,
+        Double(total) / seconds, (cpuMicroseconds() - cpuStarted) / Double(total)))
 await branch.close()
 exit(0)

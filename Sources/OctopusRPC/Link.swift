@@ -24,22 +24,34 @@ protocol FrameLink: AnyObject, Sendable {
 
 // MARK: - Sockets
 
-/// The NIO side of a link: frames are cut by `FrameByteDecoder`, handed to the receiver on the event loop, and
-/// outbound frames queued from any thread are written in one batch and one flush per event-loop turn.
+/// The NIO side of a link: frames are cut by `FrameByteDecoder` and handed to the receiver on the event loop.
+/// Frames sent on the event loop are written to the channel at once and flushed together: at the end of the read
+/// that produced them (a handler answering in place), else by one flush task per event-loop turn. Frames sent from
+/// other threads are queued and written in one batch and one flush per event-loop turn.
 final class NIOFrameLink: FrameLink, @unchecked Sendable {
     let channel: any Channel
     let peerDescription: String
-    var eventLoop: any EventLoop { channel.eventLoop }
+    let eventLoop: any EventLoop
 
     private struct Outbox {
         var frames: [ByteBuffer] = []
         var drainScheduled = false
     }
     private let outbox = Mutex(Outbox())
+    /// Mirrors `Outbox.drainScheduled` for the event loop's fast path: frames from other threads wait.
+    private let outboxWaiting = Atomic<Bool>(false)
     // Event-loop state.
     private var receiver: (any FrameReceiver)?
     private var early: [Frame] = []
     private var earlyEnd: FrameError?? = nil
+    /// Inside a read: frames written now are flushed when the read completes.
+    private var reading = false
+    /// Frames were written and wait for a flush (at the end of the read, or by the flush task).
+    private var unflushed = false
+    private var flushScheduled = false
+    /// The event-loop tasks, made once (a closure per send would be an allocation per frame).
+    private var drainTask: (@Sendable () -> Void)!
+    private var flushTask: (@Sendable () -> Void)!
     /// Server side: told once the accepted channel is active (before that, writes would go nowhere).
     var onActive: (@Sendable (NIOFrameLink) -> Void)?
 
@@ -51,7 +63,14 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
 
     init(channel: any Channel, peerDescription: String) {
         self.channel = channel
+        self.eventLoop = channel.eventLoop
         self.peerDescription = peerDescription
+        drainTask = { [weak self] in self?.drain() }
+        flushTask = { [weak self] in
+            guard let self else { return }
+            flushScheduled = false
+            flushIfNeeded()
+        }
     }
 
     func start(_ receiver: any FrameReceiver) {
@@ -69,37 +88,66 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
     }
 
     func send(_ frame: ByteBuffer) {
+        if eventLoop.inEventLoop {
+            // Frames queued earlier from other threads go first.
+            if outboxWaiting.load(ordering: .acquiring) { drain() }
+            guard channel.isActive else { return }
+            channel.write(frame, promise: nil)
+            unflushed = true
+            if !reading, !flushScheduled {
+                flushScheduled = true
+                eventLoop.execute(flushTask)
+            }
+            return
+        }
         let schedule = outbox.withLock { box in
             box.frames.append(frame)
             if box.drainScheduled { return false }
             box.drainScheduled = true
+            outboxWaiting.store(true, ordering: .releasing)
             return true
         }
-        if schedule { eventLoop.execute { self.drain() } }
+        if schedule { eventLoop.execute(drainTask) }
     }
 
     private func drain() {
         let frames = outbox.withLock { box in
             box.drainScheduled = false
+            outboxWaiting.store(false, ordering: .relaxed)
             let frames = box.frames
             box.frames.removeAll(keepingCapacity: true)
             return frames
         }
-        guard channel.isActive else { return }
+        guard channel.isActive, !frames.isEmpty else { return }
         for frame in frames { channel.write(frame, promise: nil) }
+        unflushed = true
+        if !reading { flushIfNeeded() }
+    }
+
+    private func flushIfNeeded() {
+        guard unflushed else { return }
+        unflushed = false
         channel.flush()
+    }
+
+    /// The channel's read is over: what its frames' handlers wrote goes out in one flush.
+    func readComplete() {
+        reading = false
+        flushIfNeeded()
     }
 
     func close() {
         // After whatever was sent before (an error frame before a refusal, say).
         eventLoop.execute {
             self.drain()
+            self.flushIfNeeded()
             self.channel.close(promise: nil)
         }
     }
 
     // Called by the pipeline's handler on the event loop.
     func delivered(_ frame: Frame) {
+        reading = true
         if let receiver { receiver.receive(frame) } else { early.append(frame) }
     }
 
@@ -170,6 +218,11 @@ final class FrameLinkHandler: ChannelInboundHandler, @unchecked Sendable {
             // I/O errors (reset by peer and the like) end the connection; channelInactive reports it.
             context.close(promise: nil)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        link.readComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
