@@ -6,7 +6,7 @@ C ping-pong floor (one blocking 64-byte write/read per round trip), in the same 
 
 Each round runs, pinned to CPU 0 (`taskset -c 0` on both processes) and unpinned: the C floor; Octopus one call
 at a time from a task on the global pool, and from a task that prefers the branch's event-loop executor; Octopus
-with 64 calls in flight (2x CALLS calls). Rounds are interleaved; the tables give medians.
+with 64 calls in flight (2x CALLS calls), from the pool and from the executor. Rounds are interleaved; the tables give medians.
 Pinned figures are the steadier ones: unpinned, each hand-off between two idle cores pays a wake-up.
 """
 import os
@@ -42,7 +42,8 @@ def run_octopus(pin):
     try:
         results = {}
         for name, calls, inflight, extra in [("octopus-1", CALLS, 1, []), ("octopus-1-loop", CALLS, 1, ["loop"]),
-                                             ("octopus-64", 2 * CALLS, 64, [])]:
+                                             ("octopus-64", 2 * CALLS, 64, []),
+                                             ("octopus-64-loop", 2 * CALLS, 64, ["loop"])]:
             out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", "client", path, str(calls), str(inflight)] + extra,
                                  capture_output=True, text=True, check=True)
             results[name] = parse(out.stdout)
@@ -53,7 +54,8 @@ def run_octopus(pin):
 
 
 modes = {"pinned to one CPU": ["taskset", "-c", "0"], "unpinned": []}
-samples = {mode: {"c": [], "octopus-1": [], "octopus-1-loop": [], "octopus-64": []} for mode in modes}
+samples = {mode: {"c": [], "octopus-1": [], "octopus-1-loop": [], "octopus-64": [], "octopus-64-loop": []}
+           for mode in modes}
 for r in range(ROUNDS):
     for mode, pin in modes.items():
         samples[mode]["c"].append(run_c(pin))
@@ -61,7 +63,8 @@ for r in range(ROUNDS):
             samples[mode][name].append(result)
         s = samples[mode]
         print(f"round {r + 1}/{ROUNDS} {mode}: C {s['c'][-1]['rate']:.0f}/s, octopus one at a time "
-              f"{s['octopus-1'][-1]['rate']:.0f}/s (on the loop {s['octopus-1-loop'][-1]['rate']:.0f}/s), 64 in flight {s['octopus-64'][-1]['rate']:.0f}/s", flush=True)
+              f"{s['octopus-1'][-1]['rate']:.0f}/s (on the loop {s['octopus-1-loop'][-1]['rate']:.0f}/s), 64 in flight "
+          f"{s['octopus-64'][-1]['rate']:.0f}/s (on the loop {s['octopus-64-loop'][-1]['rate']:.0f}/s)", flush=True)
 
 
 def med(rows, key):
@@ -78,7 +81,8 @@ for mode in modes:
     labels = {"c": "C ping-pong floor (blocking write/read, 64 B)",
               "octopus-1": "Octopus typed call, one at a time",
               "octopus-1-loop": "Octopus typed call, one at a time, caller on `branch.executor`",
-              "octopus-64": "Octopus typed call, 64 in flight"}
+              "octopus-64": "Octopus typed call, 64 in flight",
+              "octopus-64-loop": "Octopus typed call, 64 in flight, callers on `branch.executor`"}
     for key, label in labels.items():
         rate = med(s[key], "rate")
         ratio = "–" if key == "c" else f"{rate / floor:.2f}×"

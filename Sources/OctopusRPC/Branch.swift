@@ -159,7 +159,7 @@ public final class RPCBranch: RPCCaller, RPCRouter {
 
     /// This branch's own handler first, else through the master (its handler, or the branch that offers the
     /// action); `on` names the branch (or the master's id) that must run it.
-    public func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws
+    public func callRaw(_ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?) async throws
         -> ByteBuffer
     {
         if target == nil || target == id, let handler = handlers.handler(for: action) {
@@ -177,11 +177,11 @@ public final class RPCBranch: RPCCaller, RPCRouter {
 
     // MARK: Router
 
-    func route(_ call: InboundCall) async throws -> ByteBuffer {
+    func route(_ call: InboundCall) -> RPCRoute {
         guard let handler = handlers.handler(for: call.action) else {
-            throw RPCError(.noSuchAction, "branch \"\(id)\" has no handler for it", action: call.action)
+            return .refused(RPCError(.noSuchAction, "branch \"\(id)\" has no handler for it", action: call.action))
         }
-        return try await handler(call.body, RPCCallContext(action: call.action, caller: call.connection.peer, deadline: call.deadline))
+        return .handler(handler, RPCCallContext(action: call.action, caller: call.connection.peer, deadline: call.deadline))
     }
 
     func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection) {

@@ -51,8 +51,17 @@ public struct FoundationJSONCodec: RPCCodec {
 }
 
 extension RPCCodec {
-    func encodeBody<Value: Encodable>(_ value: Value, action: String) throws(RPCError) -> ByteBuffer {
+    /// Encodes a body. `headroom` bytes are left free before it, so that the connection can write the frame's
+    /// header (and head) there instead of copying the body into a new buffer.
+    func encodeBody<Value: Encodable>(_ value: Value, action: String, headroom: Int = 0) throws(RPCError)
+        -> ByteBuffer
+    {
         var buffer = ByteBuffer()
+        if headroom > 0 {
+            buffer.reserveCapacity(headroom + 128)
+            buffer.moveWriterIndex(to: headroom)
+            buffer.moveReaderIndex(to: headroom)
+        }
         do {
             try encode(value, into: &buffer)
         } catch {

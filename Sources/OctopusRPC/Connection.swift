@@ -4,7 +4,8 @@ import Synchronization
 
 /// Where an inbound call goes: a table of handlers, or a master that forwards to the branch offering the action.
 protocol RPCRouter: AnyObject, Sendable {
-    func route(_ call: InboundCall) async throws -> ByteBuffer
+    /// Decides, on the event loop and without waiting, what serves the call.
+    func route(_ call: InboundCall) -> RPCRoute
     func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection)
     func handshake(_ frame: Frame, from connection: RPCConnection)
 }
@@ -13,9 +14,26 @@ struct InboundCall: Sendable {
     var connection: RPCConnection
     var action: String
     var target: String?
-    var body: ByteBuffer
     var deadline: ContinuousClock.Instant?
-    var timeout: Duration?
+}
+
+/// What serves a call: a handler here, another connection (the master forwarding to a branch), or nothing.
+enum RPCRoute: Sendable {
+    case handler(RPCHandlers.RawHandler, RPCCallContext)
+    case forward(RPCConnection, timeout: Duration)
+    case refused(RPCError)
+
+    /// Runs the call: the handler, or the forwarded call.
+    func run(_ action: String, body: consuming ByteBuffer) async throws -> ByteBuffer {
+        switch self {
+        case .handler(let handler, let context):
+            return try await handler(body, context)
+        case .forward(let connection, let timeout):
+            return try await connection.callRaw(action: action, target: nil, body: body, timeout: timeout)
+        case .refused(let error):
+            throw error
+        }
+    }
 }
 
 /// Options shared by every endpoint.
@@ -138,7 +156,9 @@ public final class RPCConnection: Sendable, FrameReceiver {
     // MARK: Calls out
 
     /// Sends a request and waits for its answer. The body is the encoded input; the result the encoded output.
-    func callRaw(action: String, target: String?, body: ByteBuffer, timeout: Duration?) async throws -> ByteBuffer {
+    func callRaw(action: String, target: String?, body: consuming ByteBuffer, timeout: Duration?) async throws
+        -> ByteBuffer
+    {
         let timeout = timeout ?? options.defaultTimeout
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let frame = try encodeRequest(id: id, action: action, target: target, body: body, timeout: timeout)
@@ -179,7 +199,9 @@ public final class RPCConnection: Sendable, FrameReceiver {
         link.send(frame)
     }
 
-    private func encodeRequest(id: UInt64, action: String, target: String?, body: ByteBuffer, timeout: Duration)
+    private func encodeRequest(
+        id: UInt64, action: String, target: String?, body: consuming ByteBuffer, timeout: Duration
+    )
         throws -> ByteBuffer
     {
         let milliseconds = max(1, min(Int64(UInt32.max), timeout.milliseconds))
@@ -192,12 +214,15 @@ public final class RPCConnection: Sendable, FrameReceiver {
             kind: .request, flags: [], id: id, timeout: UInt32(milliseconds), head: action, body: body, action: action)
     }
 
+    /// One frame. When the body has room in front of it for the header and the head (see `RPCCodec.encodeBody`),
+    /// they are written there and the body's buffer becomes the frame; otherwise the body is copied after them.
     private func encode(
-        kind: FrameKind, flags: FrameFlags, id: UInt64, timeout: UInt32, head: String, body: ByteBuffer,
+        kind: FrameKind, flags: FrameFlags, id: UInt64, timeout: UInt32, head: String, body: consuming ByteBuffer,
         action: String? = nil
     ) throws(RPCError) -> ByteBuffer {
         let headLength = head.utf8.count
-        let size = Frame.headerSize + headLength + body.readableBytes
+        let bodyLength = body.readableBytes
+        let size = Frame.headerSize + headLength + bodyLength
         guard size <= options.maxFrameSize else {
             throw RPCError(
                 .frameTooLarge, "a frame of \(size) bytes is over the limit of \(options.maxFrameSize)", action: action)
@@ -205,14 +230,26 @@ public final class RPCConnection: Sendable, FrameReceiver {
         guard headLength <= Frame.maxHeadLength else {
             throw RPCError(.malformed, "the name is longer than \(Frame.maxHeadLength) bytes")
         }
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(size)
+        var frame: ByteBuffer
+        let headroom = Frame.headerSize + headLength
+        if body.readerIndex >= headroom {
+            frame = body
+            let start = frame.readerIndex - headroom
+            frame.moveReaderIndex(to: start)
+            Frame.setHeader(
+                kind: kind, flags: flags, id: id, timeoutMilliseconds: timeout, headLength: headLength,
+                bodyLength: bodyLength, at: start, in: &frame)
+            frame.setString(head, at: start + Frame.headerSize)
+            return frame
+        }
+        frame = ByteBuffer()
+        frame.reserveCapacity(size)
         Frame.writeHeader(
             kind: kind, flags: flags, id: id, timeoutMilliseconds: timeout, headLength: headLength,
-            bodyLength: body.readableBytes, to: &buffer)
-        buffer.writeString(head)
-        buffer.writeImmutableBuffer(body)
-        return buffer
+            bodyLength: bodyLength, to: &frame)
+        frame.writeString(head)
+        frame.writeImmutableBuffer(body)
+        return frame
     }
 
     /// The caller gave up: fail the call here and tell the far side to stop working on it.
@@ -319,14 +356,17 @@ public final class RPCConnection: Sendable, FrameReceiver {
             respond(frame.id, error: RPCError(.authenticationFailed, "call before the handshake", action: action))
             return protocolViolation("a request before the handshake")
         }
-        let timeout: Duration? = frame.timeoutMilliseconds == 0 ? nil : .milliseconds(frame.timeoutMilliseconds)
-        let call = InboundCall(
-            connection: self, action: action, target: target, body: frame.body,
-            deadline: timeout.map { ContinuousClock.now + $0 }, timeout: timeout)
+        let deadline = frame.timeoutMilliseconds == 0 ? nil : ContinuousClock.now + .milliseconds(frame.timeoutMilliseconds)
+        let route = router.route(InboundCall(connection: self, action: action, target: target, deadline: deadline))
         let id = frame.id
+        if case .refused(let error) = route {
+            respond(id, error: RPCError.wrapping(error, action: action))
+            return
+        }
+        let body = frame.body
         let work: @Sendable () async -> Void = { [self, action] in
             do {
-                let output = try await router.route(call)
+                let output = try await route.run(action, body: body)
                 if !Task.isCancelled { respond(id, body: output, action: action) }
             } catch {
                 if !Task.isCancelled { respond(id, error: RPCError.wrapping(error, action: action)) }
@@ -368,7 +408,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
         return Task(executorPreference: executor, operation: work)
     }
 
-    private func respond(_ id: UInt64, body: ByteBuffer, action: String) {
+    private func respond(_ id: UInt64, body: consuming ByteBuffer, action: String) {
         do {
             link.send(try encode(kind: .response, flags: [], id: id, timeout: 0, head: "", body: body, action: action))
         } catch {

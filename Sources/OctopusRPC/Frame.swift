@@ -87,6 +87,15 @@ public struct Frame: Sendable, Equatable {
             UInt32(headLength), UInt32(bodyLength))
     }
 
+    static func setHeader(
+        kind: FrameKind, flags: FrameFlags, id: UInt64, timeoutMilliseconds: UInt32,
+        headLength: Int, bodyLength: Int, at index: Int, in buffer: inout ByteBuffer
+    ) {
+        buffer.setMultipleIntegers(
+            Frame.magic, Frame.version, kind.rawValue, flags.rawValue, UInt16(0), id, timeoutMilliseconds,
+            UInt32(headLength), UInt32(bodyLength), at: index)
+    }
+
     /// The head as text (action or notice name); nil when it is not UTF-8.
     var headString: String? {
         head.getString(at: head.readerIndex, length: head.readableBytes)

@@ -76,40 +76,39 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     // MARK: Calls
 
     /// The master's own handler, else the branch that offers the action; `on` names a branch.
-    public func callRaw(_ action: String, body: ByteBuffer, on target: String?, timeout: Duration?) async throws
+    public func callRaw(_ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?) async throws
         -> ByteBuffer
     {
         let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
-        return try await dispatch(action: action, target: target, body: body, caller: id, deadline: deadline)
+        return try await route(action: action, target: target, caller: id, deadline: deadline).run(action, body: body)
     }
 
-    private func dispatch(
-        action: String, target: String?, body: ByteBuffer, caller: String, deadline: ContinuousClock.Instant
-    ) async throws -> ByteBuffer {
+    /// What serves a call that reaches the master (see the type's documentation for the rule).
+    private func route(action: String, target: String?, caller: String, deadline: ContinuousClock.Instant) -> RPCRoute {
         if let target, target != id {
             guard let branch = state.withLock({ $0.branches[target] }) else {
-                throw RPCError(.targetOffline, "branch \"\(target)\" is not bound", action: action)
+                return .refused(RPCError(.targetOffline, "branch \"\(target)\" is not bound", action: action))
             }
-            return try await forward(action, to: branch.connection, body: body, deadline: deadline)
+            return forward(action, to: branch.connection, deadline: deadline)
         }
         if let handler = handlers.handler(for: action) {
-            return try await handler(body, RPCCallContext(action: action, caller: caller, deadline: deadline))
+            return .handler(handler, RPCCallContext(action: action, caller: caller, deadline: deadline))
         }
         if target != nil {
-            throw RPCError(.noSuchAction, "the master has no handler for it", action: action)
+            return .refused(RPCError(.noSuchAction, "the master has no handler for it", action: action))
         }
         guard let provider = provider(of: action) else {
-            throw RPCError(.noSuchAction, "neither the master nor any bound branch offers it", action: action)
+            return .refused(RPCError(.noSuchAction, "neither the master nor any bound branch offers it", action: action))
         }
-        return try await forward(action, to: provider, body: body, deadline: deadline)
+        return forward(action, to: provider, deadline: deadline)
     }
 
-    private func forward(_ action: String, to connection: RPCConnection, body: ByteBuffer, deadline: ContinuousClock.Instant)
-        async throws -> ByteBuffer
-    {
+    private func forward(_ action: String, to connection: RPCConnection, deadline: ContinuousClock.Instant) -> RPCRoute {
         let remaining = deadline - ContinuousClock.now
-        guard remaining > .zero else { throw RPCError(.timedOut, "no time left to forward the call", action: action) }
-        return try await connection.callRaw(action: action, target: nil, body: body, timeout: remaining)
+        guard remaining > .zero else {
+            return .refused(RPCError(.timedOut, "no time left to forward the call", action: action))
+        }
+        return .forward(connection, timeout: remaining)
     }
 
     /// The branch that serves `action`: the earliest bound of those offering it.
@@ -241,10 +240,9 @@ public final class RPCMaster: RPCCaller, RPCRouter {
         }
     }
 
-    func route(_ call: InboundCall) async throws -> ByteBuffer {
+    func route(_ call: InboundCall) -> RPCRoute {
         let deadline = call.deadline ?? ContinuousClock.now + options.defaultTimeout
-        return try await dispatch(
-            action: call.action, target: call.target, body: call.body, caller: call.connection.peer, deadline: deadline)
+        return route(action: call.action, target: call.target, caller: call.connection.peer, deadline: deadline)
     }
 
     func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection) {

@@ -169,7 +169,7 @@ import TestSupport
     }
 
     final class SilentRouter: RPCRouter {
-        func route(_ call: InboundCall) async throws -> ByteBuffer { ByteBuffer() }
+        func route(_ call: InboundCall) -> RPCRoute { .refused(RPCError(.noSuchAction, "silent")) }
         func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection) {}
         func handshake(_ frame: Frame, from connection: RPCConnection) {}
     }
