@@ -38,7 +38,10 @@ public struct RPCCallContext: Sendable {
 /// A table of handlers by action name. Typed handlers decode their input and encode their output with the
 /// table's codec; raw ones see the bodies; JSON ones see `Data` (for tools that know actions only by name).
 public final class RPCHandlers: Sendable {
-    public typealias RawHandler = @Sendable (ByteBuffer, RPCCallContext) async throws -> ByteBuffer
+    /// Runs on the executor of whoever calls it (`nonisolated(nonsending)`): on the connection's event loop when a
+    /// request is served in place, no executor switch on the way in.
+    public typealias RawHandler = nonisolated(nonsending) @Sendable (ByteBuffer, RPCCallContext) async throws
+        -> ByteBuffer
 
     public let codec: any RPCCodec
     private let table = Mutex<[String: RawHandler]>([:])
@@ -49,7 +52,8 @@ public final class RPCHandlers: Sendable {
 
     /// Registers (or replaces) the handler of a typed action.
     public func register<A: RPCAction>(
-        _ action: A.Type, _ handler: @escaping @Sendable (A.Input, RPCCallContext) async throws -> A.Output
+        _ action: A.Type,
+        _ handler: nonisolated(nonsending) @escaping @Sendable (A.Input, RPCCallContext) async throws -> A.Output
     ) {
         let codec = self.codec
         let name = A.name
@@ -62,7 +66,7 @@ public final class RPCHandlers: Sendable {
 
     /// Registers (or replaces) the handler of a typed action that needs no context.
     public func register<A: RPCAction>(
-        _ action: A.Type, _ handler: @escaping @Sendable (A.Input) async throws -> A.Output
+        _ action: A.Type, _ handler: nonisolated(nonsending) @escaping @Sendable (A.Input) async throws -> A.Output
     ) {
         // Written out rather than through the variant with a context: one closure call less per request.
         let codec = self.codec
@@ -80,7 +84,9 @@ public final class RPCHandlers: Sendable {
     }
 
     /// Registers a handler of JSON `Data` (meaningful with the JSON codec).
-    public func registerJSON(_ name: String, _ handler: @escaping @Sendable (Data, RPCCallContext) async throws -> Data) {
+    public func registerJSON(
+        _ name: String, _ handler: nonisolated(nonsending) @escaping @Sendable (Data, RPCCallContext) async throws -> Data
+    ) {
         registerRaw(name) { body, context in
             let output = try await handler(Data(body.readableBytesView), context)
             return ByteBuffer(bytes: output)
@@ -106,13 +112,14 @@ public protocol RPCCaller: Sendable {
     /// The handlers served here; their codec encodes the inputs of typed calls and decodes the outputs.
     var handlers: RPCHandlers { get }
     /// Calls an action with an encoded body and returns the encoded answer.
-    func callRaw(_ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?) async throws
+    nonisolated(nonsending) func callRaw(_ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?) async throws
         -> ByteBuffer
 }
 
 extension RPCCaller {
-    /// Calls a typed action; `on` names the branch (or the master's id) that must run it.
-    public func call<A: RPCAction>(
+    /// Calls a typed action; `on` names the branch (or the master's id) that must run it. Like `callRaw`, it runs
+    /// on the caller's executor (`nonisolated(nonsending)`): no executor switch per call.
+    nonisolated(nonsending) public func call<A: RPCAction>(
         _ action: A.Type, _ input: A.Input, on target: String? = nil, timeout: Duration? = nil
     ) async throws -> A.Output {
         let codec = handlers.codec

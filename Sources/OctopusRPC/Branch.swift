@@ -159,7 +159,9 @@ public final class RPCBranch: RPCCaller, RPCRouter {
 
     /// This branch's own handler first, else through the master (its handler, or the branch that offers the
     /// action); `on` names the branch (or the master's id) that must run it.
-    public func callRaw(_ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?) async throws
+    nonisolated(nonsending) public func callRaw(
+        _ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?
+    ) async throws
         -> ByteBuffer
     {
         if target == nil || target == id, let handler = handlers.handler(for: action) {

@@ -24,7 +24,7 @@ enum RPCRoute: Sendable {
     case refused(RPCError)
 
     /// Runs the call: the handler, or the forwarded call.
-    func run(_ action: String, body: consuming ByteBuffer) async throws -> ByteBuffer {
+    nonisolated(nonsending) func run(_ action: String, body: consuming ByteBuffer) async throws -> ByteBuffer {
         switch self {
         case .handler(let handler, let context):
             return try await handler(body, context)
@@ -156,7 +156,9 @@ public final class RPCConnection: Sendable, FrameReceiver {
     // MARK: Calls out
 
     /// Sends a request and waits for its answer. The body is the encoded input; the result the encoded output.
-    func callRaw(action: String, target: String?, body: consuming ByteBuffer, timeout: Duration?) async throws
+    nonisolated(nonsending) func callRaw(
+        action: String, target: String?, body: consuming ByteBuffer, timeout: Duration?
+    ) async throws
         -> ByteBuffer
     {
         let timeout = timeout ?? options.defaultTimeout

@@ -76,7 +76,9 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     // MARK: Calls
 
     /// The master's own handler, else the branch that offers the action; `on` names a branch.
-    public func callRaw(_ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?) async throws
+    nonisolated(nonsending) public func callRaw(
+        _ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?
+    ) async throws
         -> ByteBuffer
     {
         let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
