@@ -25,9 +25,10 @@ protocol FrameLink: AnyObject, Sendable {
 // MARK: - Sockets
 
 /// The NIO side of a link: frames are cut by `FrameByteDecoder` and handed to the receiver on the event loop.
-/// Frames sent on the event loop are written to the channel at once and flushed together: at the end of the read
-/// that produced them (a handler answering in place), else by one flush task per event-loop turn. Frames sent from
-/// other threads are queued and written in one batch and one flush per event-loop turn.
+/// Frames sent on the event loop are batched at once and flushed together: at the end of the read that produced
+/// them (a handler answering in place), else by one flush task per event-loop turn. Frames sent from other threads
+/// are queued and join the batch once per event-loop turn. Small frames of a batch are copied into one buffer, so
+/// that the channel's pipeline sees one write per flush rather than one per frame.
 final class NIOFrameLink: FrameLink, @unchecked Sendable {
     let channel: any Channel
     let peerDescription: String
@@ -46,6 +47,8 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
     private var earlyEnd: FrameError?? = nil
     /// Inside a read: frames written now are flushed when the read completes.
     private var reading = false
+    /// Small frames waiting for the flush, back to back in one buffer (or the first one as it came).
+    private var batch: ByteBuffer?
     /// Frames were written and wait for a flush (at the end of the read, or by the flush task).
     private var unflushed = false
     private var flushScheduled = false
@@ -92,8 +95,7 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
             // Frames queued earlier from other threads go first.
             if outboxWaiting.load(ordering: .acquiring) { drain() }
             guard channel.isActive else { return }
-            channel.write(frame, promise: nil)
-            unflushed = true
+            write(frame)
             if !reading, !flushScheduled {
                 flushScheduled = true
                 eventLoop.execute(flushTask)
@@ -119,14 +121,37 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
             return frames
         }
         guard channel.isActive, !frames.isEmpty else { return }
-        for frame in frames { channel.write(frame, promise: nil) }
-        unflushed = true
+        for frame in frames { write(frame) }
         if !reading { flushIfNeeded() }
+    }
+
+    /// Frames up to this size are copied into the batch; bigger ones go to the channel as they are.
+    private static let batchedFrameSize = 4096
+
+    private func write(_ frame: ByteBuffer) {
+        unflushed = true
+        guard frame.readableBytes <= Self.batchedFrameSize else {
+            writeBatch()
+            channel.write(frame, promise: nil)
+            return
+        }
+        if batch == nil {
+            batch = frame
+        } else {
+            batch!.writeImmutableBuffer(frame)
+        }
+    }
+
+    private func writeBatch() {
+        guard let batch else { return }
+        self.batch = nil
+        channel.write(batch, promise: nil)
     }
 
     private func flushIfNeeded() {
         guard unflushed else { return }
         unflushed = false
+        writeBatch()
         channel.flush()
     }
 
@@ -165,6 +190,7 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
         }
         // Frames still queued have nowhere to go.
         outbox.withLock { $0.frames.removeAll() }
+        batch = nil
     }
 }
 
