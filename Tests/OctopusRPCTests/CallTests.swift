@@ -34,6 +34,7 @@ import TestSupport
             return value
         }
         handlers.register(Fail.self) { text, _ in throw HandlerFailure(text: text) }
+        handlers.registerRaw("mirror") { body, _ in body }  // answered in place, without suspending
         handlers.registerJSON("shout") { json, _ in
             let text = try JSONDecoder().decode(String.self, from: json)
             return try JSONEncoder().encode(text.uppercased())
@@ -73,6 +74,30 @@ import TestSupport
                 seen.insert(i)
             }
             #expect(seen.count == 1000)
+        }
+        await p.close()
+    }
+
+    /// Answers written in one flush are batched (small frames copied into one buffer, big ones written as they are):
+    /// mixed sizes around the batching limit, many in flight: each answer comes back whole, byte for byte.
+    @Test(arguments: transports) func framesOfMixedSizesComeBackWhole(transport: String) async throws {
+        let p = try await pair(transport)
+        let sizes = [0, 1, 57, 4000, 4068, 4069, 4097, 9000, 70_000]
+        try await withThrowingTaskGroup(of: (Int, ByteBuffer).self) { group in
+            for i in 0..<400 {
+                group.addTask {
+                    var body = ByteBuffer()
+                    body.writeBytes((0..<sizes[i % sizes.count]).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) })
+                    return (i, try await p.branch.callRaw("mirror", body: body, on: nil, timeout: .seconds(60)))
+                }
+            }
+            var seen = 0
+            for try await (i, answer) in group {
+                let expected = (0..<sizes[i % sizes.count]).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
+                #expect(Array(answer.readableBytesView) == expected, "call \(i)")
+                seen += 1
+            }
+            #expect(seen == 400)
         }
         await p.close()
     }
