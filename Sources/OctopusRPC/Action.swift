@@ -37,14 +37,30 @@ public struct RPCCallContext: Sendable {
 
 /// A table of handlers by action name. Typed handlers decode their input and encode their output with the
 /// table's codec; raw ones see the bodies; JSON ones see `Data` (for tools that know actions only by name).
+///
+/// A handler is either `async` or plain. A plain (non-`async`) closure is an *immediate* handler: a request for it
+/// is answered in place, on the connection's event loop, without creating a task (the cheapest way to serve; it must
+/// not block). Swift picks the plain overload for a closure that does not `await`.
 public final class RPCHandlers: Sendable {
     /// Runs on the executor of whoever calls it (`nonisolated(nonsending)`): on the connection's event loop when a
     /// request is served in place, no executor switch on the way in.
     public typealias RawHandler = nonisolated(nonsending) @Sendable (ByteBuffer, RPCCallContext) async throws
         -> ByteBuffer
+    /// A handler that answers without suspending.
+    public typealias ImmediateRawHandler = @Sendable (ByteBuffer, RPCCallContext) throws -> ByteBuffer
+
+    struct Entry: Sendable {
+        let run: RawHandler
+        let immediate: ImmediateRawHandler?
+
+        func route(_ context: RPCCallContext) -> RPCRoute {
+            if let immediate { return .immediate(immediate, context) }
+            return .handler(run, context)
+        }
+    }
 
     public let codec: any RPCCodec
-    private let table = Mutex<[String: RawHandler]>([:])
+    private let table = Mutex<[String: Entry]>([:])
 
     public init(codec: any RPCCodec = JSONCodec()) {
         self.codec = codec
@@ -59,8 +75,7 @@ public final class RPCHandlers: Sendable {
         let name = A.name
         registerRaw(name) { body, context in
             let input = try codec.decodeBody(A.Input.self, from: body, action: name)
-            let output = try await handler(input, context)
-            return try codec.encodeBody(output, action: name, headroom: Frame.headerSize)
+            return try codec.encodeBody(try await handler(input, context), action: name, headroom: Frame.headerSize)
         }
     }
 
@@ -73,14 +88,40 @@ public final class RPCHandlers: Sendable {
         let name = A.name
         registerRaw(name) { body, _ in
             let input = try codec.decodeBody(A.Input.self, from: body, action: name)
-            let output = try await handler(input)
-            return try codec.encodeBody(output, action: name, headroom: Frame.headerSize)
+            return try codec.encodeBody(try await handler(input), action: name, headroom: Frame.headerSize)
+        }
+    }
+
+    /// Registers (or replaces) an immediate handler of a typed action (see the type's documentation).
+    public func register<A: RPCAction>(
+        _ action: A.Type, _ handler: @escaping @Sendable (A.Input, RPCCallContext) throws -> A.Output
+    ) {
+        let codec = self.codec
+        let name = A.name
+        registerRaw(name) { body, context in
+            let input = try codec.decodeBody(A.Input.self, from: body, action: name)
+            return try codec.encodeBody(try handler(input, context), action: name, headroom: Frame.headerSize)
+        }
+    }
+
+    /// Registers (or replaces) an immediate handler of a typed action that needs no context.
+    public func register<A: RPCAction>(_ action: A.Type, _ handler: @escaping @Sendable (A.Input) throws -> A.Output) {
+        let codec = self.codec
+        let name = A.name
+        registerRaw(name) { body, _ in
+            let input = try codec.decodeBody(A.Input.self, from: body, action: name)
+            return try codec.encodeBody(try handler(input), action: name, headroom: Frame.headerSize)
         }
     }
 
     /// Registers a handler that sees the raw bodies.
     public func registerRaw(_ name: String, _ handler: @escaping RawHandler) {
-        table.withLock { $0[name] = handler }
+        table.withLock { $0[name] = Entry(run: handler, immediate: nil) }
+    }
+
+    /// Registers an immediate handler that sees the raw bodies.
+    public func registerRaw(_ name: String, _ handler: @escaping ImmediateRawHandler) {
+        table.withLock { $0[name] = Entry(run: { body, context in try handler(body, context) }, immediate: handler) }
     }
 
     /// Registers a handler of JSON `Data` (meaningful with the JSON codec).
@@ -98,6 +139,10 @@ public final class RPCHandlers: Sendable {
     }
 
     public func handler(for name: String) -> RawHandler? {
+        table.withLock { $0[name]?.run }
+    }
+
+    func entry(for name: String) -> Entry? {
         table.withLock { $0[name] }
     }
 

@@ -180,10 +180,10 @@ public final class RPCBranch: RPCCaller, RPCRouter {
     // MARK: Router
 
     func route(_ call: InboundCall) -> RPCRoute {
-        guard let handler = handlers.handler(for: call.action) else {
+        guard let entry = handlers.entry(for: call.action) else {
             return .refused(RPCError(.noSuchAction, "branch \"\(id)\" has no handler for it", action: call.action))
         }
-        return .handler(handler, RPCCallContext(action: call.action, caller: call.connection.peer, deadline: call.deadline))
+        return entry.route(RPCCallContext(action: call.action, caller: call.connection.peer, deadline: call.deadline))
     }
 
     func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection) {

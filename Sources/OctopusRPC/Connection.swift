@@ -19,6 +19,8 @@ struct InboundCall: Sendable {
 
 /// What serves a call: a handler here, another connection (the master forwarding to a branch), or nothing.
 enum RPCRoute: Sendable {
+    /// A handler that answers without suspending: served in place, no task.
+    case immediate(RPCHandlers.ImmediateRawHandler, RPCCallContext)
     case handler(RPCHandlers.RawHandler, RPCCallContext)
     case forward(RPCConnection, timeout: Duration)
     case refused(RPCError)
@@ -26,6 +28,8 @@ enum RPCRoute: Sendable {
     /// Runs the call: the handler, or the forwarded call.
     nonisolated(nonsending) func run(_ action: String, body: consuming ByteBuffer) async throws -> ByteBuffer {
         switch self {
+        case .immediate(let handler, let context):
+            return try handler(body, context)
         case .handler(let handler, let context):
             return try await handler(body, context)
         case .forward(let connection, let timeout):
@@ -55,8 +59,9 @@ public struct RPCOptions: Sendable {
     public var reconnectMaximumDelay: Duration = .seconds(5)
 
     /// Run handlers on the connection's event loop (default): a request is read and served on one thread with no
-    /// hop, which halves round-trip latency. A handler that blocks or computes for long then holds up that loop's
-    /// other connections: turn this off to run handlers on the global concurrency pool instead.
+    /// hop, which halves round-trip latency (an immediate handler, see `RPCHandlers`, without even a task). A
+    /// handler that blocks or computes for long then holds up that loop's other connections: turn this off to run
+    /// handlers on the global concurrency pool instead.
     public var handlersOnEventLoop = true
 
     public init() {}
@@ -363,6 +368,15 @@ public final class RPCConnection: Sendable, FrameReceiver {
         let id = frame.id
         if case .refused(let error) = route {
             respond(id, error: RPCError.wrapping(error, action: action))
+            return
+        }
+        if handlerExecutor != nil, case .immediate(let handler, let context) = route {
+            // Answered before the next frame is read: no task, nothing that a cancel frame could still reach.
+            do {
+                respond(id, body: try handler(frame.body, context), action: action)
+            } catch {
+                respond(id, error: RPCError.wrapping(error, action: action))
+            }
             return
         }
         let body = frame.body

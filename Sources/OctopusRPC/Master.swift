@@ -93,8 +93,8 @@ public final class RPCMaster: RPCCaller, RPCRouter {
             }
             return forward(action, to: branch.connection, deadline: deadline)
         }
-        if let handler = handlers.handler(for: action) {
-            return .handler(handler, RPCCallContext(action: action, caller: caller, deadline: deadline))
+        if let entry = handlers.entry(for: action) {
+            return entry.route(RPCCallContext(action: action, caller: caller, deadline: deadline))
         }
         if target != nil {
             return .refused(RPCError(.noSuchAction, "the master has no handler for it", action: action))

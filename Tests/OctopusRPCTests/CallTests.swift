@@ -102,6 +102,29 @@ import TestSupport
         await p.close()
     }
 
+    /// A handler that does not `await` is immediate: served in place on the event loop without a task (unless
+    /// handlers are sent to the pool); one that does runs in a task. Both answer the same way.
+    @Test(arguments: [true, false]) func immediateHandlersRunWithoutATaskOnTheEventLoop(onLoop: Bool) async throws {
+        var options = testOptions()
+        options.handlersOnEventLoop = onLoop
+        let handlers = RPCHandlers()
+        handlers.register(Echo.self) { text in
+            withUnsafeCurrentTask { $0 == nil } ? "\(text): no task" : "\(text): in a task"
+        }
+        handlers.register(Add.self) { input in
+            await Task.yield()
+            return input.a + input.b
+        }
+        let master = RPCMaster(handlers: handlers, options: options, logger: quiet)
+        let address = try await master.listen(.unix(socketPath()))
+        let branch = RPCBranch(id: "b1", options: options, logger: quiet)
+        try await branch.connect(to: address)
+        #expect(try await branch.call(Echo.self, "served") == (onLoop ? "served: no task" : "served: in a task"))
+        #expect(try await branch.call(Add.self, .init(a: 2, b: 3)) == 5)
+        await branch.close()
+        await master.close()
+    }
+
     @Test(arguments: transports) func aDeadlineFailsTheCallAndCancelsTheHandler(transport: String) async throws {
         let p = try await pair(transport)
         let error = await expectRPCError(.timedOut) {
