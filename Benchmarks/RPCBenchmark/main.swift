@@ -1,8 +1,9 @@
 // RPC round trips over a Unix socket, between two processes, in the C ping-pong peer's output format.
 //   RPCBenchmark serve PATH                 a master offering `ping`; runs until stdin closes
-//   RPCBenchmark client PATH CALLS INFLIGHT [loop]
+//   RPCBenchmark client PATH CALLS INFLIGHT [loop] [raw]
 //                                           a branch making CALLS calls, INFLIGHT at a time, from tasks on the
-//                                           global pool, or with `loop` from tasks preferring the branch's executor
+//                                           global pool, or with `loop` from tasks preferring the branch's executor;
+//                                           `raw` calls a raw echo action (no codec)
 import Foundation
 import NIOCore
 import OctopusRPC
