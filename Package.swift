@@ -96,7 +96,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "RPCBenchmark",
-            dependencies: ["OctopusRPC", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "OctopusRPC", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Benchmarks/RPCBenchmark"
         ),
         // Helpers shared by the test targets (log line collection, bounded waiting).

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """RPC round trips: Octopus (a branch calling a master's typed action over a Unix socket, two processes) beside the
-C ping-pong floor (one blocking 64-byte write/read per round trip), in the same run.
+C ping-pong floor (one blocking 64-byte write/read per round trip) and the NIO floor (64 bytes echoed by bare NIO
+channel handlers: epoll, non-blocking read and write, no framing, no Swift tasks), in the same run.
 
     Benchmarks/run-rpc-benchmark.sh [CALLS] [ROUNDS]     (builds everything, then runs this)
 
-Each round runs, pinned to CPU 0 (`taskset -c 0` on both processes) and unpinned: the C floor; Octopus one call
+Each round runs, pinned to CPU 0 (`taskset -c 0` on both processes) and unpinned: the C floor; the NIO floor; Octopus one call
 at a time from a task on the global pool, and from a task that prefers the branch's event-loop executor; Octopus
 with 64 calls in flight (2x CALLS calls), from the pool and from the executor. Rounds are interleaved; the tables give medians.
-Pinned figures are the steadier ones: unpinned, each hand-off between two idle cores pays a wake-up.
+The Octopus / C floor column is the median of the rounds' ratios. Pinned figures are the steadier ones: unpinned, each hand-off between two idle cores pays a wake-up.
 """
 import os
 import re
@@ -34,6 +35,20 @@ def run_c(pin):
     return parse(out.stdout)
 
 
+def run_nio(pin):
+    path = tempfile.mktemp(prefix="octo-nio-echo-", suffix=".sock", dir="/tmp")
+    server = subprocess.Popen(pin + [f"{BIN}/RPCBenchmark", "echo-serve", path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert server.stdout.readline().strip() == "ready"
+    try:
+        out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", "echo-client", path, str(CALLS)], capture_output=True,
+                             text=True, check=True)
+        return parse(out.stdout)
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
 def run_octopus(pin):
     path = tempfile.mktemp(prefix="octo-rpc-bench-", suffix=".sock", dir="/tmp")
     server = subprocess.Popen(pin + [f"{BIN}/RPCBenchmark", "serve", path], stdin=subprocess.PIPE,
@@ -54,15 +69,16 @@ def run_octopus(pin):
 
 
 modes = {"pinned to one CPU": ["taskset", "-c", "0"], "unpinned": []}
-samples = {mode: {"c": [], "octopus-1": [], "octopus-1-loop": [], "octopus-64": [], "octopus-64-loop": []}
+samples = {mode: {"c": [], "nio": [], "octopus-1": [], "octopus-1-loop": [], "octopus-64": [], "octopus-64-loop": []}
            for mode in modes}
 for r in range(ROUNDS):
     for mode, pin in modes.items():
         samples[mode]["c"].append(run_c(pin))
+        samples[mode]["nio"].append(run_nio(pin))
         for name, result in run_octopus(pin).items():
             samples[mode][name].append(result)
         s = samples[mode]
-        print(f"round {r + 1}/{ROUNDS} {mode}: C {s['c'][-1]['rate']:.0f}/s, octopus one at a time "
+        print(f"round {r + 1}/{ROUNDS} {mode}: C {s['c'][-1]['rate']:.0f}/s, NIO {s['nio'][-1]['rate']:.0f}/s, octopus one at a time "
               f"{s['octopus-1'][-1]['rate']:.0f}/s (on the loop {s['octopus-1-loop'][-1]['rate']:.0f}/s), 64 in flight "
           f"{s['octopus-64'][-1]['rate']:.0f}/s (on the loop {s['octopus-64-loop'][-1]['rate']:.0f}/s)", flush=True)
 
@@ -77,13 +93,15 @@ print("| CPUs | implementation | round trips/s | p50 µs | p99 µs | Octopus / C
 print("|---|---|---:|---:|---:|---:|")
 for mode in modes:
     s = samples[mode]
-    floor = med(s["c"], "rate")
     labels = {"c": "C ping-pong floor (blocking write/read, 64 B)",
+              "nio": "NIO floor (bare channel handlers echoing 64 B)",
               "octopus-1": "Octopus typed call, one at a time",
               "octopus-1-loop": "Octopus typed call, one at a time, caller on `branch.executor`",
               "octopus-64": "Octopus typed call, 64 in flight",
               "octopus-64-loop": "Octopus typed call, 64 in flight, callers on `branch.executor`"}
     for key, label in labels.items():
         rate = med(s[key], "rate")
-        ratio = "–" if key == "c" else f"{rate / floor:.2f}×"
+        # The ratio is the median of each round's ratio (the C floor and Octopus ran seconds apart in a round).
+        ratio = "–" if key == "c" else \
+            f"{statistics.median(o['rate'] / c['rate'] for o, c in zip(s[key], s['c'])):.2f}×"
         print(f"| {mode} | {label} | {rate:,.0f} | {med(s[key], 'p50'):.1f} | {med(s[key], 'p99'):.1f} | {ratio} |")

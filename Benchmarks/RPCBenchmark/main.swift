@@ -19,10 +19,28 @@ struct Ping: RPCAction {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    FileHandle.standardError.write(Data("usage: RPCBenchmark serve PATH | client PATH CALLS INFLIGHT\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: RPCBenchmark serve PATH | client PATH CALLS INFLIGHT | echo-serve PATH | echo-client PATH ROUNDS | codec N\n".utf8))
     exit(2)
 }
 let path = arguments[2]
+
+if arguments[1] == "echo-serve" {
+    try NIOEcho.serve(path)
+    exit(0)
+}
+if arguments[1] == "echo-client" {
+    let (unsorted, seconds) = try NIOEcho.client(path, rounds: Int(arguments[3])!)
+    let sorted = unsorted.sorted()
+    func at(_ p: Double) -> Double { Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000 }
+    let rate = Double(sorted.count) / seconds
+    print(
+        String(
+            format: "client=0 rt_per_s=%.0f mean_us=%.2f p50_us=%.2f p99_us=%.2f p999_us=%.1f max_us=%.0f", rate,
+            1e6 / rate, at(0.5), at(0.99), at(0.999), at(1)))
+    print(String(format: "transport=unix nio-echo rounds=%d aggregate_rt_per_s=%.0f", sorted.count, rate))
+    exit(0)
+}
 
 if arguments[1] == "codec" {
     // RPCBenchmark codec N: the cost of the four codec operations of one call, in isolation.
