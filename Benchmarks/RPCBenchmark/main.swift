@@ -43,9 +43,10 @@ if arguments[1] == "echo-client" {
 }
 
 if arguments[1] == "codec" {
-    // RPCBenchmark codec N: the cost of the four codec operations of one call, in isolation.
+    // RPCBenchmark codec N [foundation]: the cost of the four codec operations of one call, in isolation.
     let n = Int(path)!
-    let codec = JSONCodec()
+    let foundation = arguments.contains("foundation")
+    let codec: any RPCCodec = foundation ? FoundationJSONCodec() : JSONCodec()
     let input = Ping.Input(sequence: 123_456, payload: String(repeating: "x", count: 24))
     var sink = 0
     let start = DispatchTime.now().uptimeNanoseconds
@@ -58,7 +59,10 @@ if arguments[1] == "codec" {
         sink &+= try codec.decode(Int.self, from: answer)
     }
     let ns = Double(DispatchTime.now().uptimeNanoseconds - start) / Double(n)
-    print(String(format: "codec: %.0f ns per call (encode+decode input, encode+decode output) [%d]", ns, sink & 1))
+    print(
+        String(
+            format: "codec %@: %.0f ns per call (encode+decode input, encode+decode output) [%d]",
+            foundation ? "FoundationJSONCodec" : "JSONCodec", ns, sink & 1))
     exit(0)
 }
 
