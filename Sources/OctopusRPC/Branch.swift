@@ -161,9 +161,7 @@ public final class RPCBranch: RPCCaller, RPCRouter {
     /// action); `on` names the branch (or the master's id) that must run it.
     nonisolated(nonsending) public func callRaw(
         _ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?
-    ) async throws
-        -> ByteBuffer
-    {
+    ) async throws -> ByteBuffer {
         if target == nil || target == id, let handler = handlers.handler(for: action) {
             let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
             return try await handler(body, RPCCallContext(action: action, caller: id, deadline: deadline))

@@ -163,9 +163,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
     /// Sends a request and waits for its answer. The body is the encoded input; the result the encoded output.
     nonisolated(nonsending) func callRaw(
         action: String, target: String?, body: consuming ByteBuffer, timeout: Duration?
-    ) async throws
-        -> ByteBuffer
-    {
+    ) async throws -> ByteBuffer {
         let timeout = timeout ?? options.defaultTimeout
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let frame = try encodeRequest(id: id, action: action, target: target, body: body, timeout: timeout)
@@ -208,9 +206,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
 
     private func encodeRequest(
         id: UInt64, action: String, target: String?, body: consuming ByteBuffer, timeout: Duration
-    )
-        throws -> ByteBuffer
-    {
+    ) throws -> ByteBuffer {
         let milliseconds = max(1, min(Int64(UInt32.max), timeout.milliseconds))
         if let target {
             return try encode(

@@ -78,9 +78,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     /// The master's own handler, else the branch that offers the action; `on` names a branch.
     nonisolated(nonsending) public func callRaw(
         _ action: String, body: consuming ByteBuffer, on target: String?, timeout: Duration?
-    ) async throws
-        -> ByteBuffer
-    {
+    ) async throws -> ByteBuffer {
         let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
         return try await route(action: action, target: target, caller: id, deadline: deadline).run(action, body: body)
     }
