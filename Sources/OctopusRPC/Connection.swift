@@ -512,13 +512,34 @@ extension TimeAmount {
 
 /// Runs Swift tasks on a NIO event loop (tasks created with this preference, and what they await that is not
 /// isolated elsewhere, run there).
+///
+/// Jobs wait in a queue of their own and one event-loop task, made once, runs them (a closure per job would be an
+/// allocation per resumed call).
 final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     let loop: any EventLoop
+    private let queue = Mutex<[UnownedJob]>([])
+    private var runTask: (@Sendable () -> Void)!
+    /// Event-loop state: the batch being run, kept to reuse its storage.
+    private var running: [UnownedJob] = []
 
-    init(_ loop: any EventLoop) { self.loop = loop }
+    init(_ loop: any EventLoop) {
+        self.loop = loop
+        runTask = { [weak self] in self?.runQueued() }
+    }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        let first = queue.withLock { queue in
+            queue.append(job)
+            return queue.count == 1
+        }
+        if first { loop.execute(runTask) }
+    }
+
+    private func runQueued() {
+        queue.withLock { swap(&$0, &running) }
+        let executor = asUnownedTaskExecutor()
+        for job in running { job.runSynchronously(on: executor) }
+        running.removeAll(keepingCapacity: true)
     }
 }

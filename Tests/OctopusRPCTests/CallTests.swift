@@ -125,6 +125,28 @@ import TestSupport
         await master.close()
     }
 
+    /// Callers on the branch's executor (the low-latency way) run on its event loop; many of them at once, each
+    /// resumed there in turn, all get their own answers.
+    @Test(arguments: transports) func callersOnTheBranchExecutorRunOnItsEventLoop(transport: String) async throws {
+        let p = try await pair(transport)
+        let loop = p.branch.eventLoop
+        try await withTaskExecutorPreference(p.branch.executor) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<200 {
+                    group.addTask { () async throws -> Void in
+                        #expect(loop.inEventLoop)
+                        #expect(try await p.branch.call(Add.self, .init(a: i, b: 1)) == i + 1)
+                        #expect(loop.inEventLoop)
+                        #expect(try await p.branch.call(Echo.self, "call \(i)", timeout: .seconds(60)) == "call \(i)")
+                        #expect(loop.inEventLoop)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        await p.close()
+    }
+
     @Test(arguments: transports) func aDeadlineFailsTheCallAndCancelsTheHandler(transport: String) async throws {
         let p = try await pair(transport)
         let error = await expectRPCError(.timedOut) {
