@@ -10,7 +10,7 @@ at a time from a task on the global pool, and from a task that prefers the branc
 with 64 calls in flight (2x CALLS calls), from the pool and from the executor. Rounds are interleaved; the tables give medians.
 The Octopus / C floor column is the median of the rounds' ratios. Pinned figures are the steadier ones: unpinned, each hand-off between two idle cores pays a wake-up.
 """
-import os
+import contextlib
 import re
 import statistics
 import subprocess
@@ -35,37 +35,36 @@ def run_c(pin):
     return parse(out.stdout)
 
 
-def run_nio(pin):
-    path = tempfile.mktemp(prefix="octo-nio-echo-", suffix=".sock", dir="/tmp")
-    server = subprocess.Popen(pin + [f"{BIN}/RPCBenchmark", "echo-serve", path], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert server.stdout.readline().strip() == "ready"
+@contextlib.contextmanager
+def server(pin, command):
+    """Starts `RPCBenchmark COMMAND PATH` (it prints "ready" once listening, and stops when its stdin closes)."""
+    path = tempfile.mktemp(prefix="octo-rpc-bench-", suffix=".sock", dir="/tmp")
+    process = subprocess.Popen(pin + [f"{BIN}/RPCBenchmark", command, path], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout.readline().strip() == "ready"
     try:
-        out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", "echo-client", path, str(CALLS)], capture_output=True,
-                             text=True, check=True)
-        return parse(out.stdout)
+        yield path
     finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+def client(pin, *arguments):
+    out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", *arguments], capture_output=True, text=True, check=True)
+    return parse(out.stdout)
+
+
+def run_nio(pin):
+    with server(pin, "echo-serve") as path:
+        return client(pin, "echo-client", path, str(CALLS))
 
 
 def run_octopus(pin):
-    path = tempfile.mktemp(prefix="octo-rpc-bench-", suffix=".sock", dir="/tmp")
-    server = subprocess.Popen(pin + [f"{BIN}/RPCBenchmark", "serve", path], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert server.stdout.readline().strip() == "ready"
-    try:
-        results = {}
-        for name, calls, inflight, extra in [("octopus-1", CALLS, 1, []), ("octopus-1-loop", CALLS, 1, ["loop"]),
-                                             ("octopus-64", 2 * CALLS, 64, []),
-                                             ("octopus-64-loop", 2 * CALLS, 64, ["loop"])]:
-            out = subprocess.run(pin + [f"{BIN}/RPCBenchmark", "client", path, str(calls), str(inflight)] + extra,
-                                 capture_output=True, text=True, check=True)
-            results[name] = parse(out.stdout)
-        return results
-    finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+    with server(pin, "serve") as path:
+        return {name: client(pin, "client", path, str(calls), str(inflight), *extra)
+                for name, calls, inflight, extra in [("octopus-1", CALLS, 1, []), ("octopus-1-loop", CALLS, 1, ["loop"]),
+                                                     ("octopus-64", 2 * CALLS, 64, []),
+                                                     ("octopus-64-loop", 2 * CALLS, 64, ["loop"])]}
 
 
 modes = {"pinned to one CPU": ["taskset", "-c", "0"], "unpinned": []}
