@@ -82,11 +82,15 @@ public struct Frame: Sendable, Equatable {
         kind: FrameKind, flags: FrameFlags, id: UInt64, timeoutMilliseconds: UInt32,
         headLength: Int, bodyLength: Int, to buffer: inout ByteBuffer
     ) {
-        buffer.writeMultipleIntegers(
-            Frame.magic, Frame.version, kind.rawValue, flags.rawValue, UInt16(0), id, timeoutMilliseconds,
-            UInt32(headLength), UInt32(bodyLength))
+        let start = buffer.writerIndex
+        buffer.reserveCapacity(minimumWritableBytes: headerSize)
+        buffer.moveWriterIndex(forwardBy: headerSize)
+        setHeader(
+            kind: kind, flags: flags, id: id, timeoutMilliseconds: timeoutMilliseconds, headLength: headLength,
+            bodyLength: bodyLength, at: start, in: &buffer)
     }
 
+    /// The header's fields, in wire order (the one place that lists them for writing).
     static func setHeader(
         kind: FrameKind, flags: FrameFlags, id: UInt64, timeoutMilliseconds: UInt32,
         headLength: Int, bodyLength: Int, at index: Int, in buffer: inout ByteBuffer
