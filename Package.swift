@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // zlib through pkg-config (Debian: libz-dev). Used by the archiver.
@@ -29,6 +30,8 @@ let package = Package(
         ),
         // What Glibc's Swift module does not expose (renameat2, and later close_range, PR_SET_PDEATHSIG, pidfd_open).
         .target(name: "CShims"),
+        // POSIX processes: spawning on one long-lived thread, reaping, pid files with locks, /proc.
+        .target(name: "OctopusSystem", dependencies: ["CShims"]),
         // Configuration values with their origin, YAML/JSON loading, deep merge, strict reading.
         .target(
             name: "OctopusConfig",
@@ -49,6 +52,7 @@ let package = Package(
             name: "OctopusSchedule",
             dependencies: [
                 "OctopusConfig",
+                "OctopusSystem",
                 "CShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -63,6 +67,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -124,6 +129,7 @@ let package = Package(
             name: "OctopusRPCTests",
             dependencies: [
                 "OctopusRPC",
+                "CShims",
                 "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

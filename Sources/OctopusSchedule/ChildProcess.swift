@@ -1,35 +1,57 @@
 import CShims
 import Foundation
+import OctopusSystem
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A program started with `posix_spawn` in a process group of its own, every signal at its default and none
-/// blocked (a service that ignores or blocks SIGTERM for its own handling must not pass that on), stdin from
-/// /dev/null and stdout/stderr into pipes.
-struct ChildProcess: Sendable {
-    enum Status: Sendable, Equatable {
-        case exited(Int32)
-        case signalled(Int32)
-    }
+/// Told of every process group a `command` task starts, before its program runs, and when it has ended. A process
+/// model records the groups somewhere that outlives this process, so that they are ended even when this process is
+/// killed (see `OctopusCluster`).
+public protocol ProcessGroupObserver: Sendable {
+    /// Returns once the group is recorded; a throw abandons the start (the program never runs).
+    func groupStarted(_ pgid: Int32) async throws
+    func groupEnded(_ pgid: Int32)
+}
 
-    let pid: pid_t
+/// Where `command` tasks report their process groups (set once by a process model; none by default).
+public enum CommandProcessGroups {
+    private static let current = Mutex<(any ProcessGroupObserver)?>(nil)
+
+    public static var observer: (any ProcessGroupObserver)? {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+}
+
+/// A program started in a process group of its own, every signal at its default and none blocked (a service that
+/// ignores or blocks SIGTERM for its own handling must not pass that on), stdin from /dev/null and stdout/stderr
+/// into pipes. It gets SIGKILL when this process ends, and its group is registered (in this process, for the
+/// parent-death handler, and with the ``CommandProcessGroups`` observer) before the program runs, so that nothing it
+/// starts outlives the service.
+struct ChildProcess: Sendable {
+    let process: RunningProcess
     /// Read ends of the child's stdout and stderr; the reader closes them.
     let stdout: Int32
     let stderr: Int32
-    /// Resolved once the child has been reaped.
-    let exit: Task<Status, Never>
-    private let reaped: ResumeOnce<Status>
+
+    var pid: pid_t { process.pid }
+
+    /// Resolved once the child has been reaped; its group is unregistered by then.
+    var exit: ExitStatus {
+        get async { await process.exit.value }
+    }
 
     /// Signals the child's whole group (a shell and what it started), unless the child is already reaped.
     func signalGroup(_ signal: Int32) {
-        if !reaped.isResolved { kill(-pid, signal) }
+        process.signalGroup(signal)
     }
 
     static func spawn(
         executable: String, arguments: [String], environment: [String: String], directory: String?
-    ) throws(CommandFailure) -> ChildProcess {
+    ) async throws(CommandFailure) -> ChildProcess {
         var out: [Int32] = [0, 0]
         var err: [Int32] = [0, 0]
         guard octopus_pipe_cloexec(&out) == 0 else { throw CommandFailure(message: "pipe: \(String(cString: strerror(errno)))") }
@@ -38,56 +60,53 @@ struct ChildProcess: Sendable {
             close(out[1])
             throw CommandFailure(message: "pipe: \(String(cString: strerror(errno)))")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-        if let directory, octopus_spawn_addchdir(&actions, directory) != 0 {
-            close(out[0])
-            close(out[1])
-            close(err[0])
-            close(err[1])
-            throw CommandFailure(message: "cannot change to the directory \"\(directory)\" for the command")
+        var spec = ProcessSpec(
+            executable: executable, arguments: arguments, environment: environment, descriptors: [-1, out[1], err[1]],
+            directory: directory)
+        spec.processGroup = true
+        spec.deathSignal = SIGKILL
+        let held: HeldProcess
+        do {
+            held = try Spawner.spawnHeld(spec)
+        } catch {
+            for fd in out + err { close(fd) }
+            throw CommandFailure(message: error.description)
         }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in argv { free(p) }
-            for p in envp { free(p) }
-        }
-        var spawned: pid_t = 0
-        let result = posix_spawn(&spawned, executable, &actions, &attributes, argv, envp)
-        let pid = spawned
         close(out[1])
         close(err[1])
-        guard result == 0 else {
+        let pgid = held.pid
+        ProcessGroups.add(pgid)
+        let observer = CommandProcessGroups.observer
+        var refusal: (any Error)?
+        if let observer {
+            do { try await observer.groupStarted(pgid) } catch { refusal = error }
+        }
+        let running = held.process
+        if let refusal {
+            _ = held.abandon()
+            Self.forget(running, pgid: pgid, observer: observer)
             close(out[0])
             close(err[0])
-            throw CommandFailure(message: "cannot start \"\(executable)\": \(String(cString: strerror(result)))")
+            throw CommandFailure(message: "cannot record the command's process group: \(refusal)")
         }
-        let reaped = ResumeOnce<Status>()
-        let thread = Thread {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
-            let signal = status & 0x7F
-            reaped.resume(signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal))
+        do {
+            _ = try held.release()
+        } catch {
+            Self.forget(running, pgid: pgid, observer: observer)
+            close(out[0])
+            close(err[0])
+            throw CommandFailure(message: error.description)
         }
-        thread.start()
-        return ChildProcess(pid: pid, stdout: out[0], stderr: err[0], exit: Task { await reaped.value }, reaped: reaped)
+        Self.forget(running, pgid: pgid, observer: observer)
+        return ChildProcess(process: running, stdout: out[0], stderr: err[0])
+    }
+
+    /// Unregisters the group once the child has been reaped.
+    private static func forget(_ process: RunningProcess, pgid: pid_t, observer: (any ProcessGroupObserver)?) {
+        Task {
+            _ = await process.exit.value
+            ProcessGroups.remove(pgid)
+            observer?.groupEnded(pgid)
+        }
     }
 }

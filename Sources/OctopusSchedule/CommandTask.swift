@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import OctopusSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -51,7 +52,7 @@ public struct CommandSpec: Sendable, Hashable {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(self.environment) { $1 }
         let started = ContinuousClock.now
-        let child = try ChildProcess.spawn(
+        let child = try await ChildProcess.spawn(
             executable: executable, arguments: argv, environment: environment, directory: directory)
         let readers = [
             LineReader.start(child.stdout) { logger.info("\($0)") },
@@ -59,7 +60,7 @@ public struct CommandSpec: Sendable, Hashable {
         ]
         let grace = killGrace
         let status = await withTaskCancellationHandler {
-            await child.exit.value
+            await child.exit
         } onCancel: {
             child.signalGroup(SIGTERM)
             Task {

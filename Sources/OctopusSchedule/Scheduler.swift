@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import OctopusConfig
 public import ServiceLifecycle
+import OctopusSystem
 import Synchronization
 
 /// The timing authority: keeps every registered task's timer and hands each tick to a ``Dispatcher``.

@@ -21,3 +21,81 @@ int octopus_pipe_cloexec(int fds[2]);
 /// posix_spawn_file_actions_addchdir_np on a posix_spawn_file_actions_t; ENOSYS where glibc lacks it.
 int octopus_spawn_addchdir(void *actions, const char *path);
 #endif
+
+#ifndef OCTOPUS_CSHIMS_PROCESS_H
+#define OCTOPUS_CSHIMS_PROCESS_H
+#include <sys/types.h>
+
+#define OCTOPUS_SPAWN_MAX_FDS 16
+#define OCTOPUS_MAX_GROUPS 1024
+
+/// What to start. `fds[i]` becomes descriptor i of the child (-1: /dev/null for 0-2, closed above); give at least
+/// three. Every other descriptor is closed, every signal is at its default and unblocked (SIGINT ignored with
+/// `ignore_interrupt`).
+typedef struct {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const int *fds;
+    int fd_count;
+    /// NULL: the parent's working directory.
+    const char *directory;
+    /// 1: the child leads a process group of its own.
+    int process_group;
+    /// 1: the child leads a session of its own (and so a group); for daemons.
+    int new_session;
+    /// > 0: the signal the child gets when the parent process ends (PR_SET_PDEATHSIG); a child whose parent is
+    /// already gone by then exits at once.
+    int death_signal;
+    int ignore_interrupt;
+    /// 1: the child waits before exec until `octopus_spawn_release` (or exits if abandoned): the parent can record
+    /// the pid somewhere safe first.
+    int hold;
+} octopus_spawn_request;
+
+typedef struct {
+    pid_t pid;
+    /// errno of what failed (in the parent, or in the child before exec).
+    int error;
+    int status_fd;
+    int hold_fd;
+} octopus_spawn_result;
+
+/// Forks on the process's spawner thread (made once; it lives as long as the process, so PR_SET_PDEATHSIG is not
+/// sent when some other thread ends) and, unless held, waits until the child has called execve. Returns 0, or -1
+/// with `result->error` set (when `result->pid` > 0 the child exists and has exited: reap it).
+int octopus_spawn(const octopus_spawn_request *request, octopus_spawn_result *result);
+/// Lets a held child exec and waits until it has; 0, or -1 with `result->error` (reap the child).
+int octopus_spawn_release(octopus_spawn_result *result);
+/// Lets a held child go without exec: it exits with 127 (reap it).
+void octopus_spawn_abandon(octopus_spawn_result *result);
+
+/// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC).
+int octopus_socketpair_cloexec(int fds[2]);
+/// The signal that ended a process by its wait status, or 0.
+int octopus_wait_status_signal(int status);
+/// The exit code by a wait status, or -1.
+int octopus_wait_status_code(int status);
+
+/// Process groups this process started and ends when it is told its parent died (async-signal-safe registry).
+int octopus_groups_add(int pgid);
+void octopus_groups_remove(int pgid);
+/// Sends `sig` to every registered group.
+void octopus_groups_kill(int sig);
+
+/// The signal a cluster child gets when its master ends (a real-time signal nothing else uses).
+int octopus_parent_death_signal(void);
+/// Handles that signal: every registered group gets SIGKILL, and the process is ended 2 s later by SIGALRM unless it
+/// has exited by itself (it notices its channel to the parent closing).
+int octopus_install_parent_death_handler(void);
+/// PR_SET_PDEATHSIG for the calling process.
+int octopus_set_parent_death_signal(int sig);
+
+/// Takes a POSIX write lock on the whole file without waiting. 0, or -1 with errno (EAGAIN/EACCES: held).
+int octopus_lock_file(int fd);
+/// The pid of the process holding a lock on the file, 0 when none, -1 on error.
+int octopus_lock_holder(int fd);
+
+int octopus_ignore_signal(int sig);
+int octopus_default_signal(int sig);
+#endif
