@@ -35,6 +35,19 @@ public struct RPCCallContext: Sendable {
     }
 }
 
+/// What the receiver of a one-way message knows about it.
+public struct RPCMessageContext: Sendable {
+    /// The message's name.
+    public var name: String
+    /// Who sent it: the bound branch or master id.
+    public var sender: String?
+
+    public init(name: String, sender: String?) {
+        self.name = name
+        self.sender = sender
+    }
+}
+
 /// A table of handlers by action name. Typed handlers decode their input and encode their output with the
 /// table's codec; raw ones see the bodies; JSON ones see `Data` (for tools that know actions only by name).
 ///
@@ -59,8 +72,13 @@ public final class RPCHandlers: Sendable {
         }
     }
 
+    /// Receives a one-way message; runs on the connection's event loop, so it must not block (hand long work to a
+    /// task).
+    public typealias MessageHandler = @Sendable (ByteBuffer, RPCMessageContext) -> Void
+
     public let codec: any RPCCodec
     private let table = Mutex<[String: Entry]>([:])
+    private let messages = Mutex<[String: MessageHandler]>([:])
 
     public init(codec: any RPCCodec = JSONCodec()) {
         self.codec = codec
@@ -125,6 +143,16 @@ public final class RPCHandlers: Sendable {
 
     public func remove(_ name: String) {
         table.withLock { _ = $0.removeValue(forKey: name) }
+    }
+
+    /// Registers (or replaces) the receiver of one-way messages named `name` (see `RPCMaster.send` and
+    /// `RPCBranch.send`). A message nobody receives is dropped with a debug line.
+    public func onMessage(_ name: String, _ handler: @escaping MessageHandler) {
+        messages.withLock { $0[name] = handler }
+    }
+
+    func messageHandler(for name: String) -> MessageHandler? {
+        messages.withLock { $0[name] }
     }
 
     public func handler(for name: String) -> RawHandler? {

@@ -53,6 +53,10 @@ public final class RPCBranch: RPCCaller, RPCRouter {
     public func connect(to address: RPCAddress) async throws {
         let connection = try await bind(address)
         state.withLock { $0.address = address }
+        startSupervising(connection)
+    }
+
+    private func startSupervising(_ connection: RPCConnection) {
         let supervisor = Task { await self.supervise(connection) }
         let stale = state.withLock { state -> Bool in
             if state.closed { return true }
@@ -65,6 +69,25 @@ public final class RPCBranch: RPCCaller, RPCRouter {
         }
     }
 
+    /// Binds over a connected stream socket this process holds (typically inherited from the process that started
+    /// it, which holds the other end). There is nothing to reconnect to: when the connection ends, `events` says so
+    /// and the branch stays unbound. The branch owns the descriptor from then on.
+    public func connect(descriptor: Int32) async throws {
+        let connection = try await bind { [eventLoop, options] in
+            try await Transport.adopt(descriptor, maxFrameSize: options.maxFrameSize, on: eventLoop)
+        }
+        startSupervising(connection)
+    }
+
+    /// Sends a one-way message to the master (its `onMessage` handler of `name` gets it). Messages and calls arrive
+    /// in the order they were sent. Throws 30002 when the branch is not bound.
+    public func send(_ name: String, body: ByteBuffer) throws(RPCError) {
+        guard let connection = state.withLock({ $0.connection }), !connection.isClosed else {
+            throw RPCError(.notConnected, "branch \"\(id)\" is not bound to a master", action: name)
+        }
+        try connection.sendOneWay(name, body: body)
+    }
+
     /// Whether the branch is bound to the master now.
     public var isConnected: Bool {
         state.withLock { $0.connection.map { !$0.isClosed } ?? false }
@@ -74,13 +97,25 @@ public final class RPCBranch: RPCCaller, RPCRouter {
     public var directory: [String: [String]] { state.withLock { $0.directory } }
 
     private func bind(_ address: RPCAddress) async throws -> RPCConnection {
+        try await bind { [eventLoop, options] in
+            do {
+                return try await Transport.connect(address, maxFrameSize: options.maxFrameSize, on: eventLoop)
+            } catch let error as RPCError {
+                throw error
+            } catch {
+                throw RPCError(.notConnected, "cannot connect to \(address): \(error)")
+            }
+        }
+    }
+
+    private func bind(_ makeLink: () async throws -> any FrameLink) async throws -> RPCConnection {
         let link: any FrameLink
         do {
-            link = try await Transport.connect(address, maxFrameSize: options.maxFrameSize, on: eventLoop)
+            link = try await makeLink()
         } catch let error as RPCError {
             throw error
         } catch {
-            throw RPCError(.notConnected, "cannot connect to \(address): \(error)")
+            throw RPCError(.notConnected, "cannot take over the connection: \(error)")
         }
         let connection = RPCConnection(link: link, options: options, router: self, logger: logger)
         connection.requireHandshake()
@@ -198,7 +233,11 @@ public final class RPCBranch: RPCCaller, RPCRouter {
                 eventSink.yield(.offline(branch: notice.branch))
             }
         default:
-            logger.debug("a notice nobody handles", metadata: ["rpc.notice": "\(name)"])
+            guard let handler = handlers.messageHandler(for: name) else {
+                logger.debug("a message nobody handles", metadata: ["rpc.message": "\(name)"])
+                return
+            }
+            handler(body, RPCMessageContext(name: name, sender: connection.peer))
         }
     }
 

@@ -193,7 +193,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
     }
 
     /// Sends a message that gets no answer.
-    func sendOneWay(_ name: String, body: ByteBuffer) throws {
+    func sendOneWay(_ name: String, body: ByteBuffer) throws(RPCError) {
         let frame = try encode(kind: .oneWay, flags: [], id: 0, timeout: 0, head: name, body: body)
         link.send(frame)
     }

@@ -19,7 +19,17 @@ struct HandshakeMessage: Codable, Sendable {
     var duplicates: [String]?
 
     static func proof(secret: [UInt8], nonce: String, branch: String) -> String {
-        SHA256.hmac(key: secret, message: Array("octopus-rpc-bind\n\(nonce)\n\(branch)".utf8)).hex
+        Digests.hmacSHA256(key: secret, message: proofMessage(nonce: nonce, branch: branch)).hex
+    }
+
+    /// Whether `proof` (hex) proves the secret for this nonce and branch; compared in constant time.
+    static func verify(proof: String, secret: [UInt8], nonce: String, branch: String) -> Bool {
+        guard let code = [UInt8](hex: proof) else { return false }
+        return Digests.isValidHMAC(code, key: secret, message: proofMessage(nonce: nonce, branch: branch))
+    }
+
+    private static func proofMessage(nonce: String, branch: String) -> [UInt8] {
+        Array("octopus-rpc-bind\n\(nonce)\n\(branch)".utf8)
     }
 }
 

@@ -27,6 +27,8 @@ public final class RPCMaster: RPCCaller, RPCRouter {
         var branches: [String: Branch] = [:]
         var connections: [ObjectIdentifier: RPCConnection] = [:]
         var nonces: [ObjectIdentifier: String] = [:]
+        /// Adopted connections that only one branch id may bind on.
+        var reserved: [ObjectIdentifier: String] = [:]
         var listeners: [Listener] = []
         var nextSequence = 0
         var closed = false
@@ -65,6 +67,15 @@ public final class RPCMaster: RPCCaller, RPCRouter {
         }
         logger.debug("listening", metadata: ["rpc.address": "\(listener.address)"])
         return listener.address
+    }
+
+    /// Serves a connected stream socket this process holds (an end of a socketpair whose other end a child process
+    /// inherited) as if it had been accepted: the peer binds through the same handshake, secret included. With
+    /// `branch`, only a bind with that id is accepted on it (30009 otherwise). The master owns the descriptor from
+    /// then on.
+    public func adopt(descriptor: Int32, branch: String? = nil) async throws {
+        let link = try await Transport.adopt(descriptor, maxFrameSize: options.maxFrameSize, on: Transport.group.next())
+        accept(link, reservedFor: branch)
     }
 
     /// The bound branches and what each offers; the master's own actions are under its id.
@@ -120,7 +131,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
 
     // MARK: Connections
 
-    private func accept(_ link: any FrameLink) {
+    private func accept(_ link: any FrameLink, reservedFor branch: String? = nil) {
         let connection = RPCConnection(link: link, options: options, router: self, logger: logger)
         connection.requireHandshake()
         var bytes = [UInt8](repeating: 0, count: 32)
@@ -132,6 +143,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
             guard !state.closed else { return false }
             state.connections[key] = connection
             state.nonces[key] = nonce
+            state.reserved[key] = branch
             return true
         }
         connection.start()
@@ -158,6 +170,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
         let (gone, others) = state.withLock { state -> (String?, [RPCConnection]) in
             state.connections[key] = nil
             state.nonces[key] = nil
+            state.reserved[key] = nil
             guard let (branchID, _) = state.branches.first(where: { $0.value.connection === connection }) else {
                 return (nil, [])
             }
@@ -190,10 +203,15 @@ public final class RPCMaster: RPCCaller, RPCRouter {
         guard !branchID.isEmpty, branchID != id, !branchID.contains("\0") else {
             return refuse(RPCError(.authenticationFailed, "branch id \"\(branchID)\" is empty or taken by the master"))
         }
+        if let reserved = state.withLock({ $0.reserved[key] }), reserved != branchID {
+            return refuse(
+                RPCError(.authenticationFailed, "this connection is for branch \"\(reserved)\", not \"\(branchID)\""))
+        }
         if let secret = options.secret {
             guard let nonce = state.withLock({ $0.nonces[key] }) else { return }
-            let expected = Array(HandshakeMessage.proof(secret: secret, nonce: nonce, branch: branchID).utf8)
-            guard let proof = message.proof, Array(proof.utf8).constantTimeEquals(expected) else {
+            guard let proof = message.proof,
+                HandshakeMessage.verify(proof: proof, secret: secret, nonce: nonce, branch: branchID)
+            else {
                 return refuse(
                     RPCError(
                         .authenticationFailed,
@@ -246,7 +264,20 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     }
 
     func notice(_ name: String, body: ByteBuffer, from connection: RPCConnection) {
-        logger.debug("a notice nobody handles", metadata: ["rpc.notice": "\(name)", "rpc.peer": "\(connection.peer)"])
+        guard let handler = handlers.messageHandler(for: name) else {
+            logger.debug("a message nobody handles", metadata: ["rpc.message": "\(name)", "rpc.peer": "\(connection.peer)"])
+            return
+        }
+        handler(body, RPCMessageContext(name: name, sender: connection.peer))
+    }
+
+    /// Sends a one-way message to a bound branch (its `onMessage` handler of `name` gets it). Messages and calls on
+    /// one connection arrive in the order they were sent. Throws 30007 when the branch is not bound.
+    public func send(_ name: String, body: ByteBuffer, to branch: String) throws(RPCError) {
+        guard let connection = state.withLock({ $0.branches[branch]?.connection }) else {
+            throw RPCError(.targetOffline, "branch \"\(branch)\" is not bound", action: name)
+        }
+        try connection.sendOneWay(name, body: body)
     }
 
     /// Stops listening, closes every connection (their pending calls fail with 30013) and ends `events`.

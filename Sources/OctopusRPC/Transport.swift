@@ -78,6 +78,14 @@ enum Transport {
             }
     }
 
+    /// Takes over a connected stream socket this process holds (an end of a socketpair, an inherited descriptor):
+    /// NIO owns and closes it from then on.
+    static func adopt(_ descriptor: Int32, maxFrameSize: Int, on eventLoop: any EventLoop) async throws -> any FrameLink {
+        try await ClientBootstrap(group: eventLoop).withConnectedSocket(descriptor) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOFrameLink.install(on: channel, maxFrameSize: maxFrameSize) }
+        }
+    }
+
     /// Connects on `eventLoop` (a branch keeps all its connections on one loop, see `RPCBranch.executor`).
     static func connect(_ address: RPCAddress, maxFrameSize: Int, on eventLoop: any EventLoop) async throws
         -> any FrameLink
