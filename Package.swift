@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "OctopusConfig", targets: ["OctopusConfig"]),
         .library(name: "OctopusSchedule", targets: ["OctopusSchedule"]),
         .library(name: "OctopusRPC", targets: ["OctopusRPC"]),
+        .library(name: "OctopusCluster", targets: ["OctopusCluster"]),
         .executable(name: "octopus", targets: ["OctopusCLI"]),
     ],
     dependencies: [
@@ -70,14 +71,35 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The process model: master, agent, workers; supervision, messenger, schedule dispatch, the control socket.
+        .target(
+            name: "OctopusCluster",
+            dependencies: [
+                "OctopusConfig",
+                "OctopusLog",
+                "OctopusSchedule",
+                "OctopusRPC",
+                "OctopusSystem",
+                "CShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "Octopus",
             dependencies: [
                 "OctopusConfig",
                 "OctopusLog",
                 "OctopusSchedule",
+                "OctopusRPC",
+                "OctopusCluster",
+                "OctopusSystem",
+                "CShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -1,4 +1,7 @@
 @_exported import Logging
+@_exported import OctopusCluster
 @_exported import OctopusConfig
 @_exported import OctopusLog
+@_exported import OctopusRPC
 @_exported import OctopusSchedule
+@_exported import ServiceLifecycle

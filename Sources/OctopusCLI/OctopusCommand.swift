@@ -9,7 +9,9 @@ struct OctopusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "octopus",
         abstract: "Run and inspect an Octopus service: logging, schedules and shared connections for Swift servers.",
-        subcommands: [Start.self, Config.self, Log.self, Tail.self, Archive.self, Cron.self, Run.self]
+        subcommands: [
+            Start.self, Stop.self, Status.self, Config.self, Log.self, Tail.self, Archive.self, Cron.self, Run.self,
+        ]
     )
 }
 
@@ -25,7 +27,10 @@ struct ConfigOptions: ParsableArguments {
     func load() throws -> OctopusConfiguration {
         do {
             let configuration = try OctopusConfiguration.load(directory: configDirectory, environment: environment)
-            for warning in configuration.log.warnings { printError("warning: \(warning)") }
+            // Said once, by the process the user started, not again by every child of a cluster.
+            if !ChildLaunch.startedByMaster {
+                for warning in configuration.log.warnings { printError("warning: \(warning)") }
+            }
             return configuration
         } catch {
             printError(error.description)
@@ -127,55 +132,50 @@ extension OctopusCommand {
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the service on the configuration until SIGTERM or SIGINT."
+            abstract: "Run the service: a master, an agent and workers, until SIGTERM or SIGINT."
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var start: StartOptions
 
         func run() async throws {
-            let (configuration, logging) = try options.loadWithLogging()
-            logging.bootstrap()
-            let logger = Logger(label: "octopus")
-            let scheduler: Scheduler
-            do {
-                scheduler = try configuration.makeScheduler(logging: logging)
-            } catch {
-                printError("octopus: \(error)")
-                logging.shutdownNow()
-                throw ExitCode(2)
-            }
-            let group = ServiceGroup(
-                configuration: ServiceGroupConfiguration(
-                    services: [
-                        // First in, last out: logging is drained and closed after everything else has stopped;
-                        // the scheduler stops its timers and lets running tasks finish before that.
-                        .init(service: logging),
-                        .init(service: scheduler),
-                        .init(service: Lifecycle(logger: logger, environment: configuration.environment, tasks: scheduler.taskNames)),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                )
-            )
-            try await group.run()
+            let configuration = try options.load()
+            let app = OctopusApplication(configuration: configuration, configDirectory: options.configDirectory)
+            let code = await app.start(start)
+            if code != 0 { throw ExitCode(code) }
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop the running service gracefully and wait until every process of it is gone.",
+            discussion: "Exit status: 0 stopped (or nothing ran), 1 something still runs after the timeout."
+        )
+
+        @OptionGroup var options: ConfigOptions
+        @OptionGroup var stop: StopOptions
+
+        func run() async throws {
+            let configuration = try options.load()
+            let code = await ClusterCommands.stop(runDirectory: configuration.cluster.runDirectory, options: stop)
+            if code != 0 { throw ExitCode(code) }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show every process of the running service (role, worker id, pid, uptime, restarts, state, memory) and every schedule.",
+            discussion: "Exit status: 0 running, 3 not running, 1 the master did not answer."
+        )
+
+        @OptionGroup var options: ConfigOptions
+        @OptionGroup var status: StatusOptions
+
+        func run() async throws {
+            let configuration = try options.load()
+            let code = await ClusterCommands.status(runDirectory: configuration.cluster.runDirectory, options: status)
+            if code != 0 { throw ExitCode(code) }
         }
     }
 }
 
-/// Says when the service starts and stops.
-struct Lifecycle: Service {
-    let logger: Logger
-    let environment: String
-    let tasks: [String]
-
-    func run() async throws {
-        logger.info(
-            "octopus started",
-            metadata: [
-                "env": "\(environment)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
-                "tasks": "\(tasks.joined(separator: ","))",
-            ])
-        try? await gracefulShutdown()
-        logger.info("octopus stopping")
-    }
-}

@@ -34,6 +34,7 @@ public final class LogSystem: Service, Sendable {
     private struct State {
         var nodes: [String: CategoryNode] = [:]
         var overrides: [String: LogLevel] = [:]
+        var defaultMetadataProvider: Logger.MetadataProvider?
         var isShutDown = false
     }
     private let state = Mutex(State())
@@ -173,13 +174,22 @@ public final class LogSystem: Service, Sendable {
     // MARK: - Loggers
 
     /// Makes every `Logger(label:)` of the process use this system. Call once per process (swift-log's rule).
+    /// `metadataProvider` also becomes the ``defaultMetadataProvider`` of the loggers this system makes.
     public func bootstrap(metadataProvider: Logger.MetadataProvider? = nil) {
+        if let metadataProvider { defaultMetadataProvider = metadataProvider }
         LoggingSystem.bootstrap({ [self] label, provider in self.handler(for: label, metadataProvider: provider) }, metadataProvider: metadataProvider)
+    }
+
+    /// The metadata provider of handlers and loggers made without one (a process model sets the process's
+    /// identity here, so that every line says which process wrote it).
+    public var defaultMetadataProvider: Logger.MetadataProvider? {
+        get { state.withLock { $0.defaultMetadataProvider } }
+        set { state.withLock { $0.defaultMetadataProvider = newValue } }
     }
 
     /// The handler for a label, for `Logger(label:factory:)` without bootstrapping (tests, libraries).
     public func handler(for label: String, metadataProvider: Logger.MetadataProvider? = nil) -> OctopusLogHandler {
-        OctopusLogHandler(node: node(for: label), metadataProvider: metadataProvider)
+        OctopusLogHandler(node: node(for: label), metadataProvider: metadataProvider ?? defaultMetadataProvider)
     }
 
     /// A logger of this system for `label`, without bootstrapping swift-log.

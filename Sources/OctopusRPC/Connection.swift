@@ -58,6 +58,10 @@ public struct RPCOptions: Sendable {
     public var reconnectMinimumDelay: Duration = .milliseconds(100)
     public var reconnectMaximumDelay: Duration = .seconds(5)
 
+    /// Master: log (and tell the branch) when a branch offers an action another already serves. Off where many
+    /// branches serve one name on purpose and every call names its branch.
+    public var reportDuplicateActions = true
+
     /// Run handlers on the connection's event loop (default): a request is read and served on one thread with no
     /// hop, which halves round-trip latency (an immediate handler, see `RPCHandlers`, without even a task). A
     /// handler that blocks or computes for long then holds up that loop's other connections: turn this off to run

@@ -225,7 +225,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
             }
             var duplicates: [String] = []
             let ordered = state.branches.sorted { $0.value.sequence < $1.value.sequence }
-            for action in actions {
+            for action in actions where options.reportDuplicateActions {
                 if handlers.handler(for: action) != nil {
                     duplicates.append("\(action): the master's own handler serves it; branch \"\(branchID)\" stands by")
                 } else if let first = ordered.first(where: { $0.value.actions.contains(action) }) {

@@ -7,7 +7,7 @@ public protocol Dispatcher: Sendable {
 }
 
 /// How a run ended.
-public enum JobOutcome: Sendable, Hashable, CustomStringConvertible {
+public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     case finished(milliseconds: Int)
     case failed(milliseconds: Int, error: String)
     case timedOut(milliseconds: Int)

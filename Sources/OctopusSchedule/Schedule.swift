@@ -48,6 +48,15 @@ public struct Schedule: Sendable, Hashable {
         self.jitter = jitter
     }
 
+    /// How the schedule reads in a status line: `every 30s`, `cron 0 0 * * * * (Europe/Berlin)`, `once at start`.
+    public var summary: String {
+        var parts: [String] = []
+        if let interval { parts.append("every \(interval)") }
+        if let cron { parts.append("cron \(cron)" + (timeZone.map { " (\($0))" } ?? "")) }
+        if immediate { parts.append(parts.isEmpty ? "once at start" : "and at start") }
+        return parts.joined(separator: " ")
+    }
+
     /// Whether the task runs in `environment`.
     public func runs(in environment: String) -> Bool {
         env.map { $0.contains(environment) } ?? true

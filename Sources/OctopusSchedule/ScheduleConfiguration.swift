@@ -50,7 +50,7 @@ public struct ScheduleConfiguration: Sendable {
         if case .null = value.kind { return result }
         guard let section = ConfigObjectReader(value, path: "schedule", allowedKeys: ["tasks", "shutdownTimeout"], issues: issues)
         else { return result }
-        if let timeout = duration(section, "shutdownTimeout") { result.shutdownTimeout = timeout }
+        if let timeout = section.duration("shutdownTimeout") { result.shutdownTimeout = timeout }
         guard let tasks = section.object("tasks", allowedKeys: nil) else { return result }
         for (name, taskValue) in tasks.entries {
             if let task = readTask(name: name, taskValue, path: tasks.path(of: name), types: types, issues: issues) {
@@ -58,24 +58,6 @@ public struct ScheduleConfiguration: Sendable {
             }
         }
         return result
-    }
-
-    private static func duration(_ reader: ConfigObjectReader, _ key: String) -> Duration? {
-        guard let raw = reader.raw(key) else { return nil }
-        let text: String
-        switch raw.kind {
-        case .int(let ms): text = String(ms)
-        case .string(let s): text = s
-        default:
-            reader.report(key, "expected a duration such as \"30s\" or milliseconds at \(reader.path(of: key)), found \(raw.kindName)")
-            return nil
-        }
-        do {
-            return try Interval(parsing: text).duration
-        } catch {
-            reader.report(key, "\(error) at \(reader.path(of: key))")
-            return nil
-        }
     }
 
     private static func readTask(
@@ -122,8 +104,8 @@ public struct ScheduleConfiguration: Sendable {
                 reader.report("missed", "unknown missed-tick policy \"\(missed)\" at \(reader.path(of: "missed")); policies are skip, runOnce")
             }
         }
-        schedule.timeout = duration(reader, "timeout")
-        schedule.jitter = duration(reader, "jitter")
+        schedule.timeout = reader.duration("timeout")
+        schedule.jitter = reader.duration("jitter")
         for (key, message) in schedule.problems() {
             let field = key == "cronOptions.tz" ? "cronOptions" : key
             issues.add(at: reader.path(of: key), "\(message) at \(reader.path(of: key))", origin: (reader.raw(field) ?? value).origin)
@@ -151,7 +133,7 @@ public struct ScheduleConfiguration: Sendable {
             if let environment = reader.object("environment", allowedKeys: nil) {
                 for key in environment.keys { spec.environment[key] = environment.string(key) ?? "" }
             }
-            if let grace = duration(reader, "killGrace") { spec.killGrace = grace }
+            if let grace = reader.duration("killGrace") { spec.killGrace = grace }
             if spec.command.isEmpty, reader.has("command") {
                 reader.report("command", "the command is empty at \(reader.path(of: "command"))")
             }
@@ -196,6 +178,28 @@ public struct ConfiguredTask: Sendable {
             ScheduledTask(name: name, schedule: schedule, category: category) { context in
                 context.logger.log(level: spec.level, "\(spec.message)")
             }
+        }
+    }
+}
+
+extension ConfigObjectReader {
+    /// A duration under `key` (`"30s"`, `"1m30s"`, `"250ms"`, or milliseconds); an issue when malformed or not more
+    /// than zero.
+    package func duration(_ key: String) -> Duration? {
+        guard let raw = raw(key) else { return nil }
+        let text: String
+        switch raw.kind {
+        case .int(let ms): text = String(ms)
+        case .string(let s): text = s
+        default:
+            report(key, "expected a duration such as \"30s\" or milliseconds at \(path(of: key)), found \(raw.kindName)")
+            return nil
+        }
+        do {
+            return try Interval(parsing: text).duration
+        } catch {
+            report(key, "\(error) at \(path(of: key))")
+            return nil
         }
     }
 }

@@ -48,6 +48,11 @@ public final class Scheduler: Service, Sendable {
         var waiting: [String: Tick] = [:]
         var jobs: [Int: Task<Void, Never>] = [:]
         var lastOutcome: [String: JobOutcome] = [:]
+        var lastFinished: [String: Date] = [:]
+        var runs: [String: Int] = [:]
+        var failures: [String: Int] = [:]
+        var nextFire: [String: Date] = [:]
+        var inactive: [String: String] = [:]
         var stopping = false
     }
 
@@ -116,6 +121,22 @@ public final class Scheduler: Service, Sendable {
     /// How each task's last run ended, by name.
     public var lastOutcomes: [String: JobOutcome] { state.withLock { $0.lastOutcome } }
 
+    /// Every registered task's schedule, next fire time and record of runs, in registration order.
+    public var status: [ScheduledTaskStatus] {
+        state.withLock { state in
+            state.order.compactMap { name in
+                guard let entry = state.tasks[name] else { return nil }
+                let schedule = entry.task.schedule
+                return ScheduledTaskStatus(
+                    name: name, type: schedule.type.name, schedule: schedule.summary,
+                    state: state.inactive[name] ?? "active", nextFire: state.nextFire[name],
+                    lastOutcome: state.lastOutcome[name], lastFinished: state.lastFinished[name],
+                    runs: state.runs[name, default: 0], failures: state.failures[name, default: 0],
+                    running: state.running[name, default: 0])
+            }
+        }
+    }
+
     /// Runs the timers until graceful shutdown, cancellation or ``stop()``; then stops the timers, lets running
     /// tasks finish for up to `shutdownTimeout`, cancels what is left, and returns.
     public func run() async throws {
@@ -125,7 +146,9 @@ public final class Scheduler: Service, Sendable {
             let schedule = entry.task.schedule
             if schedule.disable {
                 log.info("[Timer] \(entry.task.name) is disabled")
+                state.withLock { $0.inactive[entry.task.name] = "disabled" }
             } else if !schedule.runs(in: environment) {
+                state.withLock { $0.inactive[entry.task.name] = "not in env \"\(environment)\"" }
                 log.info(
                     "[Timer] \(entry.task.name) does not run in env \"\(environment)\" (env: \((schedule.env ?? []).joined(separator: ", ")))")
             } else {
@@ -193,8 +216,10 @@ public final class Scheduler: Service, Sendable {
         while !Task.isCancelled {
             guard let next = entry.trigger.next(after: previous) else {
                 if case .once = entry.trigger {} else { log.info("[Timer] \(name) has no further fire time") }
+                state.withLock { _ = $0.nextFire.removeValue(forKey: name) }
                 return
             }
+            state.withLock { $0.nextFire[name] = next }
             log.info("[Timer] \(name) next at \(format(next, entry))")
             var delay = 0.0
             if let jitter = entry.task.schedule.jitter {
@@ -310,6 +335,9 @@ public final class Scheduler: Service, Sendable {
         state.withLock { state in
             state.jobs[tick.jobID] = nil
             state.lastOutcome[name] = outcome
+            state.lastFinished[name] = now
+            state.runs[name, default: 0] += 1
+            if !outcome.succeeded { state.failures[name, default: 0] += 1 }
             state.running[name, default: 1] -= 1
             if var waiting = state.waiting.removeValue(forKey: name), !state.stopping {
                 waiting.actualTime = now
@@ -326,10 +354,16 @@ public final class Scheduler: Service, Sendable {
             state.waiting.removeAll()
             return Array(state.jobs.values)
         }
+        await Self.finish(jobs, within: shutdownTimeout, cancelAtOnce: cancelAtOnce, log: log, prefix: "[Timer]")
+    }
+
+    /// Lets running jobs finish for up to `timeout` (logged), then cancels what is left and waits for it to end.
+    static func finish(
+        _ jobs: [Task<Void, Never>], within timeout: Duration, cancelAtOnce: Bool, log: Logger, prefix: String
+    ) async {
         guard !jobs.isEmpty else { return }
-        log.info("[Timer] stopping: waiting for \(jobs.count) running job(s)")
+        log.info("\(prefix) stopping: waiting for \(jobs.count) running job(s)")
         if !cancelAtOnce {
-            let timeout = shutdownTimeout
             let allDone = ResumeOnce<Bool>()
             let waiter = Task {
                 for job in jobs { await job.value }
@@ -343,9 +377,43 @@ public final class Scheduler: Service, Sendable {
             timer.cancel()
             waiter.cancel()
             if done { return }
-            log.warning("[Timer] stopping: \(jobs.count) job(s) still running after \(timeout); cancelling them")
+            log.warning("\(prefix) stopping: \(jobs.count) job(s) still running after \(timeout); cancelling them")
         }
         for job in jobs { job.cancel() }
         for job in jobs { await job.value }
+    }
+}
+
+/// One task as ``Scheduler/status`` reports it (and `octopus status` shows it).
+public struct ScheduledTaskStatus: Sendable, Codable, Hashable {
+    public var name: String
+    /// `worker`, `all`, or a custom type.
+    public var type: String
+    /// `every 30s`, `cron 0 0 * * * * (Europe/Berlin)`, `once at start`.
+    public var schedule: String
+    /// `active`, `disabled`, or why the task does not run here (`not in env "local"`).
+    public var state: String
+    public var nextFire: Date?
+    public var lastOutcome: JobOutcome?
+    public var lastFinished: Date?
+    public var runs: Int
+    public var failures: Int
+    /// Runs going on now.
+    public var running: Int
+
+    public init(
+        name: String, type: String, schedule: String, state: String, nextFire: Date?, lastOutcome: JobOutcome?,
+        lastFinished: Date?, runs: Int, failures: Int, running: Int
+    ) {
+        self.name = name
+        self.type = type
+        self.schedule = schedule
+        self.state = state
+        self.nextFire = nextFire
+        self.lastOutcome = lastOutcome
+        self.lastFinished = lastFinished
+        self.runs = runs
+        self.failures = failures
+        self.running = running
     }
 }

@@ -24,6 +24,15 @@ package enum ProcessTable {
         return UInt64(fields[19])
     }
 
+    /// Whether the process that had `startTime` still runs under `pid`: it exists, is not a zombie (ended, not yet
+    /// reaped by its parent), and its pid has not been reused.
+    package static func isRunning(_ pid: Int32, startTime: UInt64) -> Bool {
+        guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return false }
+        return UInt64(fields[19]) == startTime
+    }
+
     /// The parent's pid (field 4 of `/proc/PID/stat`).
     package static func parent(_ pid: Int32) -> Int32? {
         guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }

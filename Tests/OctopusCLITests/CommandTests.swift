@@ -153,7 +153,7 @@ let fileConfig = """
         // Wait (bounded) for the start line, then stop the service the way a supervisor does.
         var started = false
         for _ in 0..<300 where !started {
-            started = dir.read("logs/app.log").contains("octopus started")
+            started = dir.read("logs/app.log").contains("cluster ready in")
             if !started { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(started)
@@ -162,8 +162,9 @@ let fileConfig = """
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
         let log = dir.read("logs/app.log")
-        #expect(log.contains("[INFO] octopus - octopus started env=local pid="))
-        #expect(log.hasSuffix("[INFO] octopus - octopus stopping\n"))
+        #expect(log.contains("[INFO] octopus.master - octopus starting: "))
+        #expect(log.contains(" env local, pid \(process.processIdentifier), run directory run role=master\n"))
+        #expect(log.hasSuffix("[INFO] octopus.master - master exiting with status 0 role=master\n"))
     }
 
     @Test func startRefusesABadConfigurationAndStartsNothing() throws {

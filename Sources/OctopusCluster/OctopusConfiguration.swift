@@ -6,13 +6,14 @@ public import OctopusSchedule
 /// reported at once.
 public struct OctopusConfiguration: Sendable {
     /// The top-level sections Octopus knows.
-    public static let sections = ["log", "schedule"]
+    public static let sections = ["log", "schedule", "cluster"]
 
     /// The merged configuration as read (for `config check`).
     public var value: ConfigValue
     public var environment: String
     public var log: LogConfiguration
     public var schedule: ScheduleConfiguration
+    public var cluster: ClusterConfiguration
 
     /// Loads `config.default.*` overlaid by `config.<environment>.*` from `directory` and checks every section.
     public static func load(directory: String = "config", environment: String? = nil) throws(ConfigurationError) -> OctopusConfiguration {
@@ -31,12 +32,14 @@ public struct OctopusConfiguration: Sendable {
             for issue in error.issues { issues.add(issue) }
         }
         let schedule = ScheduleConfiguration.read(value["schedule"], issues: issues)
+        let cluster = ClusterConfiguration.read(value["cluster"], issues: issues)
         try issues.throwIfAny()
         Self.addScheduleLog(to: &log)
         self.value = value
         self.environment = environment
         self.log = log
         self.schedule = schedule
+        self.cluster = cluster
     }
 
     /// The schedule log's category, when the configuration does not define one: `logs/schedule.log`, a file a day,

@@ -1,0 +1,236 @@
+import Foundation
+public import Logging
+import NIOCore
+import OctopusRPC
+public import OctopusSchedule
+import OctopusSystem
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A process the master started (the agent or a worker), as it learned at launch: its role, its worker id, its
+/// master, and the secret to bind with.
+public struct ChildLaunch: Sendable {
+    public let identity: ProcessIdentity
+    public let masterPID: Int32
+    let secret: [UInt8]
+
+    /// Whether a master started this process (as the agent or a worker).
+    public static var startedByMaster: Bool { ChildEnvironment.child() != nil }
+
+    /// What this process is, when the master started it; nil for a process started otherwise. Arms the parent-death
+    /// signal (and fails when the master is already gone) and reads the secret from the private channel.
+    public static func fromEnvironment() throws(ClusterError) -> ChildLaunch? {
+        guard let (role, workerID, masterPID) = ChildEnvironment.child() else { return nil }
+        ChildEnvironment.clear()
+        guard ParentDeath.arm(expectedParent: masterPID) else {
+            throw ClusterError(.startFailed, "the master (pid \(masterPID)) is gone; not starting")
+        }
+        let line = readPreamble(ChildEnvironment.channelDescriptor)
+        guard line.hasPrefix(ChildEnvironment.preambleTag),
+            let secret = [UInt8](hexDigits: String(line.dropFirst(ChildEnvironment.preambleTag.count)))
+        else {
+            throw ClusterError(
+                .startFailed,
+                "descriptor \(ChildEnvironment.channelDescriptor) is not a channel from an Octopus master (started by hand with \(ChildEnvironment.role) set?)")
+        }
+        return ChildLaunch(identity: ProcessIdentity(role: role, workerID: workerID, pid: getpid()), masterPID: masterPID, secret: secret)
+    }
+
+    /// The first line on the channel, read a byte at a time so that nothing after it is consumed.
+    private static func readPreamble(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while bytes.count < 512 {
+            let n = read(fd, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n != 1 || byte == UInt8(ascii: "\n") { break }
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// A child's tie to its master, over the private channel it inherited: it binds (proving the secret), tells the
+/// master when it is ready and when it is stopping, registers the process groups its command tasks start, hears when
+/// the whole cluster is ready, and notices the master's end (the channel closes).
+public final class ClusterChild: Sendable {
+    public let identity: ProcessIdentity
+    public let masterPID: Int32
+    public let messenger: Messenger
+    let branch: RPCBranch
+    private let logger: Logger
+    private let clusterReadyLatch = Latch()
+    private let masterGoneOnce = ResumeOnce<String>()
+    private let readyWorkers = Mutex<[ProcessIdentity]>([])
+
+    /// - Parameters:
+    ///   - reopenFiles: what SIGHUP to the master makes every process do.
+    public init(
+        _ launch: ChildLaunch, messenger: Messenger, logger: Logger, reopenFiles: @escaping @Sendable () -> Void
+    ) {
+        identity = launch.identity
+        masterPID = launch.masterPID
+        self.messenger = messenger
+        self.logger = logger
+        var options = RPCOptions()
+        options.secret = launch.secret
+        options.reportDuplicateActions = false
+        let handlers = messenger.rpcHandlers
+        var rpcLog = logger
+        rpcLog.logLevel = .warning
+        branch = RPCBranch(id: launch.identity.branchID, handlers: handlers, options: options, logger: rpcLog)
+        let clusterReadyLatch = self.clusterReadyLatch
+        handlers.onMessage(ClusterMessage.clusterReady) { _, _ in clusterReadyLatch.open() }
+        handlers.onMessage(ClusterMessage.deliver) { [weak messenger, logger] body, _ in
+            guard let envelope = MessageEnvelope(decoding: body) else {
+                logger.warning("messenger: a delivery that is not an envelope")
+                return
+            }
+            messenger?.receive(envelope)
+        }
+        handlers.onMessage(ClusterMessage.reopen) { _, _ in reopenFiles() }
+        handlers.onMessage(ClusterMessage.workers) { [weak self] body, _ in
+            guard let list = try? JSONDecoder().decode([ProcessIdentity].self, from: Data(body.readableBytesView)) else {
+                return
+            }
+            self?.readyWorkers.withLock { $0 = list }
+        }
+    }
+
+    /// Binds to the master over the inherited channel; from then on the messenger works and the command tasks'
+    /// process groups are recorded with the master.
+    public func connect() async throws {
+        let events = branch.events
+        let masterGone = masterGoneOnce
+        try await branch.connect(descriptor: ChildEnvironment.channelDescriptor)
+        Task {
+            for await event in events {
+                if case .disconnected(let reason) = event {
+                    masterGone.resume(reason)
+                    return
+                }
+            }
+        }
+        messenger.attach(branch: branch, identity: identity, logger: logger)
+        CommandProcessGroups.observer = GroupRecorder(branch: branch)
+    }
+
+    /// Tells the master this process is ready for work.
+    public func reportReady() async throws {
+        _ = try await branch.call(ChildReady.self, identity.pid)
+    }
+
+    /// Returns once every process of the cluster is ready (for a replacement started later: once it is ready
+    /// itself), or when the calling task is cancelled.
+    public func clusterReady() async {
+        await clusterReadyLatch.wait()
+    }
+
+    /// Tells the master this process is stopping on its own, so that it is replaced rather than counted as a crash.
+    public func announceStopping(_ reason: String) {
+        try? branch.send(ClusterMessage.stopping, body: ByteBuffer(string: reason))
+    }
+
+    /// Returns when the master is gone (the channel closed), with why.
+    public func masterGone() async -> String {
+        await masterGoneOnce.value
+    }
+
+    /// Closes the channel.
+    public func close() async {
+        CommandProcessGroups.observer = nil
+        await branch.close()
+    }
+
+    // MARK: Schedules
+
+    /// Agent: the workers that are ready now, as the master last said.
+    var workers: [ProcessIdentity] { readyWorkers.withLock { $0 } }
+
+    /// Worker: runs the ticks the agent hands out with `ticks` (a service of the worker, which lets running ticks
+    /// finish at a graceful stop).
+    public func serveTicks(_ ticks: TickRunner) {
+        branch.handlers.register(RunTick.self) { tick in await ticks.run(tick) }
+    }
+
+    /// Agent: answers the master's status queries with `scheduler`'s state.
+    public func serveScheduleStatus(_ scheduler: Scheduler) {
+        branch.handlers.register(ScheduleStatusQuery.self) { _ in scheduler.status }
+    }
+
+    /// Agent: the dispatcher that hands `worker` and `all` ticks to the workers.
+    public func dispatcher() -> any Dispatcher {
+        ClusterDispatcher(child: self)
+    }
+}
+
+/// Records command tasks' process groups with the master before their programs run.
+private struct GroupRecorder: ProcessGroupObserver {
+    let branch: RPCBranch
+
+    func groupStarted(_ pgid: Int32) async throws {
+        _ = try await branch.call(RegisterGroup.self, pgid, timeout: .seconds(5))
+    }
+
+    func groupEnded(_ pgid: Int32) {
+        try? branch.send(ClusterMessage.groupEnded, body: ByteBuffer(string: "\(pgid)"))
+    }
+}
+
+/// The agent's dispatcher: `worker` → one ready worker at random, `all` → every ready worker; each runs the tick
+/// and answers its outcome.
+struct ClusterDispatcher: Dispatcher {
+    let child: ClusterChild
+
+    func dispatch(_ tick: Tick, of task: ScheduledTask) async -> JobOutcome {
+        let workers = child.workers
+        guard !workers.isEmpty else { return .notRun(reason: "no worker is ready") }
+        if task.schedule.type == .all {
+            let outcomes = await withTaskGroup(of: JobOutcome.self) { group in
+                for worker in workers { group.addTask { await run(tick, of: task, on: worker) } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            return outcomes.first { !$0.succeeded } ?? outcomes.max { $0.milliseconds < $1.milliseconds } ?? .notRun(reason: "no worker answered")
+        }
+        return await run(tick, of: task, on: workers.randomElement() ?? workers[0])
+    }
+
+    private func run(_ tick: Tick, of task: ScheduledTask, on worker: ProcessIdentity) async -> JobOutcome {
+        // The worker enforces the task's timeout; the call only has to outlast it.
+        let timeout = task.schedule.timeout.map { $0 + .seconds(30) } ?? .seconds(7 * 24 * 3600)
+        do {
+            return try await child.branch.call(RunTick.self, tick, on: worker.branchID, timeout: timeout)
+        } catch {
+            return .failed(milliseconds: 0, error: "\(worker): \(error)")
+        }
+    }
+}
+
+extension JobOutcome {
+    var milliseconds: Int {
+        switch self {
+        case .finished(let ms), .timedOut(let ms), .cancelled(let ms): ms
+        case .failed(let ms, _): ms
+        case .notRun: 0
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// The bytes a hex string spells, or nil.
+    init?(hexDigits text: String) {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0, !digits.isEmpty else { return nil }
+        var bytes: [UInt8] = []
+        var i = 0
+        while i < digits.count {
+            guard let byte = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+            i += 2
+        }
+        self = bytes
+    }
+}

@@ -1,0 +1,186 @@
+import Dispatch
+import Foundation
+public import Logging
+import NIOCore
+public import OctopusLog
+import OctopusRPC
+import OctopusSystem
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The master process of a cluster: takes the run directory and the pid file, starts the agent and the workers
+/// (re-running this executable in each role), supervises them, serves the control socket behind `status` and
+/// `stop`, and handles the signals: SIGTERM/SIGINT stop gracefully (a second one at once), SIGHUP reopens every log
+/// file in every process, SIGUSR2 restarts the workers one at a time.
+public enum ClusterMaster {
+    /// Runs the master until the cluster has stopped; returns the exit status (0 after a requested stop).
+    ///
+    /// - Parameters:
+    ///   - arguments: the command line the children are started with (this process's own).
+    ///   - ready: called once every process is ready (a daemon's launcher is told then).
+    ///   - failed: called with the reason when the start fails.
+    public static func run(
+        configuration: OctopusConfiguration, logging: LogSystem, arguments: [String] = CommandLine.arguments,
+        ready: @escaping @Sendable (Int32) -> Void = { _ in }, failed: @escaping @Sendable (String) -> Void = { _ in }
+    ) async -> Int32 {
+        let cluster = configuration.cluster
+        let log = logging.logger(label: "octopus.master")
+        func fail(_ message: String) -> Int32 {
+            log.error("\(message)")
+            printError("octopus: \(message)")
+            failed(message)
+            return 1
+        }
+        let runDirectory: RunDirectory
+        let pidFile: PidFile
+        do {
+            runDirectory = try RunDirectory.prepare(cluster.runDirectory)
+            pidFile = try PidFile.acquire(runDirectory.pidFile)
+        } catch let error as PidFile.Failure {
+            if case .held(_, let pid) = error {
+                return fail("octopus is already running as pid \(pid) (the lock on \(RunDirectory(path: cluster.runDirectory).pidFile) is held); stop it first, or use another runDirectory")
+            }
+            return fail(error.description)
+        } catch {
+            return fail("\(error)")
+        }
+        defer { pidFile.release() }
+
+        var secret = [UInt8](repeating: 0, count: 32)
+        var random = SystemRandomNumberGenerator()
+        for i in secret.indices { secret[i] = random.next() }
+        var options = RPCOptions()
+        options.secret = secret
+        options.handshakeTimeout = cluster.startupTimeout
+        // Every worker serves the same internal actions; calls always name their process.
+        options.reportDuplicateActions = false
+        let handlers = RPCHandlers()
+        // The supervisor's own lines say when a child binds and leaves; the RPC layer speaks up only on trouble.
+        var rpcLog = logging.logger(label: "octopus.rpc")
+        rpcLog.logLevel = .warning
+        let rpc = RPCMaster(id: "master", handlers: handlers, options: options, logger: rpcLog)
+        var environment = ProcessInfo.processInfo.environment
+        environment[ChildEnvironment.daemonNotify] = nil
+        let supervisor = Supervisor(
+            cluster: cluster, executable: "/proc/self/exe", arguments: arguments, environment: environment,
+            secret: secret, rpc: rpc, logging: logging, log: log, runDirectory: runDirectory.path)
+        register(handlers, supervisor)
+
+        let control = RPCMaster(id: "control", handlers: controlHandlers(supervisor), options: RPCOptions(), logger: rpcLog)
+        do {
+            try runDirectory.checkLeftover(socket: runDirectory.controlSocket)
+            try await control.listen(.unix(runDirectory.controlSocket))
+            chmod(runDirectory.controlSocket, 0o600)
+        } catch {
+            await rpc.close()
+            return fail("cannot serve the control socket \(runDirectory.controlSocket): \(error)")
+        }
+
+        let signals = SignalHandlers(supervisor: supervisor, log: log)
+        defer { signals.cancel() }
+        log.info(
+            "octopus starting: \(cluster.workers) worker(s), env \(configuration.environment), pid \(getpid()), run directory \(runDirectory.path)")
+        do {
+            try await supervisor.start()
+            ready(getpid())
+        } catch {
+            if await !supervisor.stopRequested {
+                await control.close()
+                await rpc.close()
+                return fail("\(error)")
+            }
+        }
+        let code = await supervisor.finished.value
+        await control.close()
+        await rpc.close()
+        log.info("master exiting with status \(code)")
+        return code
+    }
+
+    /// What children ask of the master.
+    private static func register(_ handlers: RPCHandlers, _ supervisor: Supervisor) {
+        handlers.register(ChildReady.self) { _, context in await supervisor.ready(context.caller) }
+        handlers.register(RegisterGroup.self) { pgid, context in await supervisor.registerGroup(context.caller, pgid) }
+        handlers.onMessage(ClusterMessage.stopping) { body, context in
+            let reason = String(buffer: body)
+            Task { await supervisor.stopping(context.sender, reason: reason) }
+        }
+        handlers.onMessage(ClusterMessage.groupEnded) { body, context in
+            guard let pgid = Int32(String(buffer: body)) else { return }
+            Task { await supervisor.groupEnded(context.sender, pgid) }
+        }
+        handlers.registerRaw(ClusterMessage.send) { body, _ in
+            guard let envelope = MessageEnvelope(decoding: body) else {
+                throw RPCError(.malformed, "a messenger message that is not an envelope")
+            }
+            let count = try await supervisor.route(envelope, bytes: body)
+            return ByteBuffer(string: "\(count)")
+        }
+        handlers.registerRaw(ClusterMessage.call) { [rpc = supervisor.rpc] body, context in
+            guard let envelope = MessageEnvelope(decoding: body) else {
+                throw RPCError(.malformed, "a messenger call that is not an envelope")
+            }
+            let target = try await supervisor.callTarget(envelope.header.route)
+            let remaining = context.deadline.map { $0 - ContinuousClock.now }
+            return try await rpc.callRaw(envelope.header.action, body: envelope.payload, on: target, timeout: remaining)
+        }
+    }
+
+    private static func controlHandlers(_ supervisor: Supervisor) -> RPCHandlers {
+        let handlers = RPCHandlers()
+        handlers.register(ControlStatus.self) { _ in await supervisor.status() }
+        handlers.register(ControlStop.self) { _ in
+            Task { await supervisor.stop() }
+            return getpid()
+        }
+        return handlers
+    }
+
+    /// The metadata every line of a cluster process carries, so that a line says which process wrote it:
+    /// `worker=N` in workers, `role=agent` or `role=master` (the pid is the layouts' `%z`).
+    public static func metadataProvider(for identity: ProcessIdentity) -> Logger.MetadataProvider {
+        let metadata: Logger.Metadata =
+            if identity.role == .worker, let id = identity.workerID { ["worker": "\(id)"] } else { ["role": "\(identity.role.rawValue)"] }
+        return Logger.MetadataProvider { metadata }
+    }
+}
+
+/// The master's signal handling: SIGTERM/SIGINT (the first stops gracefully, the next at once), SIGHUP, SIGUSR2.
+private final class SignalHandlers: Sendable {
+    private let sources: Mutex<[any DispatchSourceSignal]>
+
+    init(supervisor: Supervisor, log: Logger) {
+        let stops = Atomic<Int>(0)
+        var made: [any DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGUSR2] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                switch number {
+                case SIGHUP:
+                    Task { await supervisor.reopenFiles() }
+                case SIGUSR2:
+                    Task { await supervisor.startRollingRestart() }
+                default:
+                    if stops.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
+                        log.info("\(signalName(number)): stopping gracefully (send it again to stop at once)")
+                        Task { await supervisor.stop() }
+                    } else {
+                        log.warning("\(signalName(number)) again: stopping at once")
+                        Task { await supervisor.stopNow() }
+                    }
+                }
+            }
+            source.resume()
+            made.append(source)
+        }
+        sources = Mutex(made)
+    }
+
+    func cancel() {
+        for source in sources.withLock({ $0 }) { source.cancel() }
+    }
+}
