@@ -129,6 +129,12 @@ let package = Package(
             ],
             path: "Benchmarks/RPCBenchmark"
         ),
+        // A real Octopus application whose behaviour the cluster tests switch with environment variables.
+        .executableTarget(
+            name: "ClusterFixture",
+            dependencies: ["Octopus"],
+            path: "Tests/ClusterFixture"
+        ),
         // Helpers shared by the test targets (log line collection, bounded waiting).
         .target(
             name: "TestSupport",
@@ -156,6 +162,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "OctopusClusterTests",
+            dependencies: [
+                "ClusterFixture", "OctopusCLI", "Octopus", "OctopusCluster", "OctopusSystem", "TestSupport",
             ]
         ),
         .testTarget(

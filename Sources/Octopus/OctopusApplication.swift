@@ -285,7 +285,7 @@ public final class OctopusApplication: Sendable {
         let masterGone = Task {
             let reason = await child.masterGone()
             guard !Task.isCancelled else { return }
-            runtimeLog.warning("the master (pid \(child.masterPID)) is gone (\(reason)); exiting now")
+            runtimeLog.warning("the channel to the master (pid \(child.masterPID)) has closed (\(reason)); exiting now")
             ProcessGroups.killAll()
             logging.shutdownNow()
             exit(1)

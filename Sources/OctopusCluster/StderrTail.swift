@@ -60,12 +60,7 @@ final class StderrTail: Sendable {
     /// The last lines once the pipe has ended (every writer gone), waiting at most `limit`.
     func lastLines(waitingAtMost limit: Duration) async -> [String] {
         let finished = self.finished
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await finished.value }
-            group.addTask { try? await Task.sleep(for: limit) }
-            await group.next()
-            group.cancelAll()
-        }
+        _ = await value(of: { await finished.value }, orNilAfter: limit)
         return last
     }
 }

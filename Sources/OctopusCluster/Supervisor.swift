@@ -251,7 +251,9 @@ actor Supervisor {
             let status = await process.exit.value
             await self.exited(process.pid, status)
         }
-        let timeout = cluster.startupTimeout
+        // The child holds each of its hooks to startupTimeout itself and says which one overran; the master's
+        // deadline is the backstop for a child that hangs anywhere else.
+        let timeout = cluster.startupTimeout + Self.startupGrace
         Task {
             try? await Task.sleep(for: timeout)
             self.startupTimedOut(process.pid)
@@ -265,9 +267,12 @@ actor Supervisor {
         child.process.signal(SIGKILL)
     }
 
+    /// How much longer than `startupTimeout` the master waits for a child to be ready.
+    static let startupGrace: Duration = .seconds(2)
+
     private func startupTimedOut(_ pid: Int32) {
         guard var child = children[pid], child.state == .starting else { return }
-        log.error("\(child.identity) was not ready within \(cluster.startupTimeout); killing it")
+        log.error("\(child.identity) was not ready within \(cluster.startupTimeout + Self.startupGrace); killing it")
         child.timedOut = true
         children[pid] = child
         child.process.signal(SIGKILL)
@@ -307,6 +312,7 @@ actor Supervisor {
         if case .worker = child.slot {
             // Replaced now, while it finishes what it runs: the number of live workers does not dip.
             slots[child.slot]?.current = nil
+            slots[child.slot]?.restarts += 1
             log.info("starting a replacement for \(child.identity) while it finishes")
             if spawn(child.slot) == nil { crashed(child.slot) }
         }
@@ -342,7 +348,7 @@ actor Supervisor {
         if slots[child.slot]?.current == pid { slots[child.slot]?.current = nil }
         if let waiter = startWaiters.removeValue(forKey: pid) {
             let lines = await child.tail.lastLines(waitingAtMost: .milliseconds(500))
-            let reason = child.timedOut ? "not ready within \(cluster.startupTimeout)" : "it \(how)"
+            let reason = child.timedOut ? "not ready within \(cluster.startupTimeout + Self.startupGrace)" : "it \(how)"
             waiter.resume(.failed(reason + Self.stderrSuffix(lines)))
             if phase == .starting { return }
         }
@@ -350,7 +356,10 @@ actor Supervisor {
         guard phase == .running else { return }
         if child.state == .stopping {
             // It stopped on its own: the agent is replaced now, a worker was replaced when it said it was stopping.
-            if slots[child.slot]?.current == nil, spawn(child.slot) == nil { crashed(child.slot) }
+            if slots[child.slot]?.current == nil {
+                slots[child.slot]?.restarts += 1
+                if spawn(child.slot) == nil { crashed(child.slot) }
+            }
             return
         }
         crashed(child.slot, lastLines: await child.tail.lastLines(waitingAtMost: .milliseconds(500)), status: status)
@@ -462,19 +471,11 @@ actor Supervisor {
         }
         let timeout = cluster.shutdownTimeout
         let processes = targets.map(\.process)
-        let allGone = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for process in processes { _ = await process.exit.value }
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+        let waitForAll: @Sendable () async -> Bool = {
+            for process in processes { _ = await process.exit.value }
+            return true
         }
+        let allGone = await value(of: waitForAll, orNilAfter: timeout) ?? false
         if allGone { return }
         for child in targets where !child.process.hasExited {
             log.warning("\(child.identity) still running \(timeout) after SIGTERM; sending SIGKILL")
@@ -512,6 +513,7 @@ actor Supervisor {
             let slot = Slot.worker(id)
             guard let old = slots[slot]?.current else { continue }
             slots[slot]?.current = nil
+            slots[slot]?.restarts += 1
             guard let waiter = spawnForStart(slot) else {
                 log.error("rolling restart stopped: no replacement for worker \(id) could be spawned")
                 slots[slot]?.current = old

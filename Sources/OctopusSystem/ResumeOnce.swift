@@ -55,3 +55,21 @@ package final class ResumeOnce<Value: Sendable>: Sendable {
         }
     }
 }
+
+/// The value of `operation`, or nil when `limit` passes first. The operation is not waited for past the limit (it
+/// may not be cancellable, as `Task.value` is not): it is cancelled and left to end on its own, which a task group
+/// could not do (a group waits for every child before it returns).
+package func value<T: Sendable>(
+    of operation: @escaping @Sendable () async -> T, orNilAfter limit: Duration
+) async -> T? {
+    let outcome = ResumeOnce<T?>()
+    let work = Task { outcome.resume(await operation()) }
+    let timer = Task {
+        try? await Task.sleep(for: limit)
+        outcome.resume(nil)
+    }
+    let result = await outcome.value
+    timer.cancel()
+    if result == nil { work.cancel() }
+    return result
+}

@@ -1,0 +1,165 @@
+// A real Octopus application for the cluster tests. What it does beyond config-declared tasks is switched by
+// environment variables (the master passes its environment to every child):
+//
+//   FIXTURE_CRASH=agent|worker:N|worker:*   that process exits with status 3 at once (after a line on stderr)
+//   FIXTURE_IGNORE_TERM=worker:N             that worker's service never finishes its graceful stop
+//   FIXTURE_LOG_LINES=N                      every worker logs N lines before it reports ready
+//   FIXTURE_MESSENGER=1                      the agent and the workers exchange messages (received.log)
+//   FIXTURE_PING_AGENT=1                     worker 1 sends a numbered ping to the agent every 20 ms
+//   FIXTURE_SLOW_REPLACEMENT_AGENT=ms        an agent started after the first one is that long in willReady
+//   FIXTURE_GARBAGE=worker:N                 that worker writes garbage on its private channel once ready (the first
+//                                            one only, not its replacement)
+//   FIXTURE_HANG_HOOK=willReady:worker:N     that hook of that process never returns
+import Foundation
+import Octopus
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Note: Codable, Sendable {
+    var text: String
+}
+
+struct WhoAreYou: RPCAction {
+    typealias Input = String
+    typealias Output = Int32
+    static let name = "fixture.whoAreYou"
+}
+
+let environment = ProcessInfo.processInfo.environment
+
+/// Whether a `role` or `worker:N` / `worker:*` selector names this process.
+func selects(_ variable: String, _ identity: ProcessIdentity) -> Bool {
+    guard let value = environment[variable] else { return false }
+    let wanted = value.split(separator: ":").suffix(2).joined(separator: ":")
+    switch identity.role {
+    case .agent: return wanted == "agent" || value.hasSuffix(":agent")
+    case .worker: return wanted == "worker:*" || wanted == "worker:\(identity.workerID ?? 0)"
+    case .master: return false
+    }
+}
+
+/// One line appended to `file` with a single write (O_APPEND: lines of several processes never mix).
+func append(_ file: String, _ line: String) {
+    let fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    guard fd >= 0 else { return }
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+}
+
+/// A worker service that never ends its graceful stop (the master must SIGKILL it at shutdownTimeout).
+struct Stubborn: Service {
+    func run() async throws {
+        try? await gracefulShutdown()
+        while true { sleep(1) }
+    }
+}
+
+/// Worker 1's pings to the agent, numbered, each recorded in sent.log once the master has routed it.
+struct Pinger: Service {
+    let messenger: Messenger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await ping() }
+    }
+
+    func ping() async {
+        var n = 0
+        while !Task.isCancelled {
+            n += 1
+            do {
+                try await messenger.sendToAgent("ping", Note(text: "\(n)"))
+                append("sent.log", "ping \(n)")
+            } catch {
+                append("sent.log", "ping \(n) failed: \(error)")
+            }
+            do { try await Task.sleep(for: .milliseconds(20)) } catch { return }
+        }
+    }
+}
+
+let app: OctopusApplication
+do {
+    app = try OctopusApplication(configDirectory: "config")
+} catch {
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(2)
+}
+
+app.didLoad { context in
+    if selects("FIXTURE_CRASH", context.identity) {
+        FileHandle.standardError.write(Data("fixture: crashing as asked (\(context.identity))\n".utf8))
+        exit(3)
+    }
+    if context.role == .agent, let delay = environment["FIXTURE_SLOW_REPLACEMENT_AGENT"].flatMap(Int.init) {
+        if FileManager.default.fileExists(atPath: "agent-started") {
+            try await Task.sleep(for: .milliseconds(delay))
+        }
+        append("agent-started", "\(context.identity.pid)")
+    }
+}
+
+for stage in ["willReady"] where environment["FIXTURE_HANG_HOOK"]?.hasPrefix(stage + ":") == true {
+    app.willReady { context in
+        if selects("FIXTURE_HANG_HOOK", context.identity) {
+            while true { try? await Task.sleep(for: .seconds(3600)) }
+        }
+    }
+}
+
+app.didReady { context in
+    if context.role == .worker, let count = environment["FIXTURE_LOG_LINES"].flatMap(Int.init) {
+        let logger = Logger(label: "fixture")
+        let id = context.workerID ?? 0
+        for i in 0..<count { logger.info("worker \(id) line \(i)") }
+    }
+}
+
+app.workers { context in
+    var services: [any Service] = []
+    if selects("FIXTURE_IGNORE_TERM", context.identity) { services.append(Stubborn()) }
+    if environment["FIXTURE_PING_AGENT"] != nil, context.workerID == 1 { services.append(Pinger(messenger: context.messenger)) }
+    return services
+}
+
+app.messenger.on("note", as: Note.self) { note, sender in
+    let me = app.messenger.identity.map(\.description) ?? "?"
+    append("received.log", "\(me) got \"\(note.text)\" from \(sender)")
+}
+app.messenger.on("ping", as: Note.self) { note, _ in
+    append("pings.log", "\(getpid()) \(note.text)")
+}
+app.messenger.handle(WhoAreYou.self) { _ in getpid() }
+
+app.serverDidReady { context in
+    if selects("FIXTURE_GARBAGE", context.identity), !FileManager.default.fileExists(atPath: "garbage-written") {
+        append("garbage-written", "\(context.identity)")
+        let garbage = Array("this is not a frame at all\n".utf8)
+        _ = garbage.withUnsafeBytes { write(3, $0.baseAddress, $0.count) }
+    }
+    guard environment["FIXTURE_MESSENGER"] != nil else { return }
+    let messenger = context.messenger
+    switch context.role {
+    case .agent:
+        try await messenger.broadcast("note", Note(text: "broadcast from agent"))
+        try await messenger.sendToApp("note", Note(text: "app from agent"))
+        try await messenger.sendRandom("note", Note(text: "random from agent"))
+        let pid = try await messenger.call(WhoAreYou.self, "", to: .worker(1), timeout: .seconds(5))
+        append("received.log", "agent learned worker 1 is pid \(pid)")
+        try await messenger.sendTo(pid: pid, "note", Note(text: "to worker 1 by pid"))
+        do {
+            try await messenger.sendTo(pid: 999_999, "note", Note(text: "nobody"))
+            append("received.log", "sendTo 999999 succeeded")
+        } catch {
+            append("received.log", "sendTo 999999 failed: \(error)")
+        }
+    case .worker:
+        try await messenger.sendToAgent("note", Note(text: "to agent from worker \(context.workerID ?? 0)"))
+    case .master:
+        break
+    }
+}
+
+await app.run()
