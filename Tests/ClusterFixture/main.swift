@@ -10,6 +10,8 @@
 //   FIXTURE_GARBAGE=worker:N                 that worker writes garbage on its private channel once ready (the first
 //                                            one only, not its replacement)
 //   FIXTURE_HANG_HOOK=willReady:worker:N     that hook of that process never returns
+//   FIXTURE_HOOKS=1                          every lifecycle hook appends "STAGE NAME" to hooks.log; beforeClose logs
+//   FIXTURE_WORKERS_IN_CODE=N                configWillLoad sets cluster.workers to N
 import Foundation
 import Octopus
 
@@ -86,6 +88,27 @@ do {
 } catch {
     FileHandle.standardError.write(Data("\(error)\n".utf8))
     exit(2)
+}
+
+func name(_ identity: ProcessIdentity) -> String { identity.name }
+
+if environment["FIXTURE_HOOKS"] != nil {
+    let me = ProcessInfo.processInfo.environment["OCTOPUS_ROLE"].map { role in
+        role == "worker" ? "worker \(environment["OCTOPUS_WORKER_ID"] ?? "?")" : role
+    } ?? "master"
+    app.configWillLoad { configuration in
+        append("hooks.log", "configWillLoad \(me)")
+        if let workers = environment["FIXTURE_WORKERS_IN_CODE"].flatMap(Int.init) { configuration.cluster.workers = workers }
+    }
+    app.configDidLoad { configuration in append("hooks.log", "configDidLoad \(me) workers=\(configuration.cluster.workers)") }
+    app.didLoad { context in append("hooks.log", "didLoad \(name(context.identity))") }
+    app.willReady { context in append("hooks.log", "willReady \(name(context.identity))") }
+    app.didReady { context in append("hooks.log", "didReady \(name(context.identity))") }
+    app.serverDidReady { context in append("hooks.log", "serverDidReady \(name(context.identity))") }
+    app.beforeClose { context in
+        append("hooks.log", "beforeClose \(name(context.identity))")
+        context.logger.info("last words of the \(name(context.identity))")
+    }
 }
 
 app.didLoad { context in

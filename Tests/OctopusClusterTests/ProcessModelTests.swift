@@ -379,3 +379,38 @@ func readsUntilClosed(_ fd: Int32) -> Bool {
         if n < 0 { return errno == ECONNRESET }
     }
 }
+
+@Suite(.serialized) struct LifecycleHookTests {
+    @Test func hooksRunInOrderInEachRoleAndConfigWillLoadChangesTheConfiguration() async throws {
+        let scratch = try Scratch()
+        try scratch.config(clusterConfig(workers: 1))
+        let environment = ["FIXTURE_HOOKS": "1", "FIXTURE_WORKERS_IN_CODE": "2"]
+        try await withCluster(scratch, environment: environment) { cluster in
+            #expect(await cluster.waitUntilReady())
+            // The configuration said 1 worker; configWillLoad said 2, and the master started 2.
+            #expect(try await cluster.status().processes.filter { $0.role == .worker }.count == 2)
+            #expect(await waitUntil { scratch.lines("hooks.log").filter { $0.hasPrefix("serverDidReady") }.count == 3 })
+            cluster.master.signal(SIGTERM)
+            #expect(await cluster.exit() == .exited(0))
+            let hooks = scratch.lines("hooks.log")
+            #expect(hooks.prefix(2) == ["configWillLoad master", "configDidLoad master workers=2"])
+            for process in ["agent", "worker 1", "worker 2"] {
+                let own = hooks.filter { $0.hasSuffix(" \(process)") || $0.contains(" \(process) workers=") }
+                #expect(
+                    own == [
+                        "configWillLoad \(process)", "configDidLoad \(process) workers=2", "didLoad \(process)",
+                        "willReady \(process)", "didReady \(process)", "serverDidReady \(process)", "beforeClose \(process)",
+                    ], "\(process): \(own)")
+            }
+            // beforeClose runs before logging is flushed: its lines are in the file.
+            let log = cluster.log
+            for (process, metadata) in [("agent", "role=agent"), ("worker 1", "worker=1"), ("worker 2", "worker=2")] {
+                #expect(log.contains("last words of the \(process) \(metadata)"), "\(process)")
+            }
+            // The agent's beforeClose ran after every worker's (workers stop first).
+            let agentClose = try #require(hooks.firstIndex(of: "beforeClose agent"))
+            #expect(hooks.firstIndex(of: "beforeClose worker 1").map { $0 < agentClose } == true)
+            #expect(hooks.firstIndex(of: "beforeClose worker 2").map { $0 < agentClose } == true)
+        }
+    }
+}
