@@ -135,6 +135,11 @@ let package = Package(
             dependencies: ["Octopus"],
             path: "Tests/ClusterFixture"
         ),
+        .executableTarget(
+            name: "ClusterBenchmark",
+            dependencies: ["Octopus", "OctopusSystem"],
+            path: "Benchmarks/ClusterBenchmark"
+        ),
         // Helpers shared by the test targets (log line collection, bounded waiting).
         .target(
             name: "TestSupport",

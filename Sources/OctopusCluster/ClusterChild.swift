@@ -64,7 +64,7 @@ public final class ClusterChild: Sendable {
     private let logger: Logger
     private let clusterReadyLatch = Latch()
     private let masterGoneOnce = ResumeOnce<String>()
-    private let readyWorkers = Mutex<[ProcessIdentity]>([])
+    private let members = Mutex<Membership?>(nil)
 
     /// - Parameters:
     ///   - reopenFiles: what SIGHUP to the master makes every process do.
@@ -92,11 +92,11 @@ public final class ClusterChild: Sendable {
             messenger?.receive(envelope)
         }
         handlers.onMessage(ClusterMessage.reopen) { _, _ in reopenFiles() }
-        handlers.onMessage(ClusterMessage.workers) { [weak self] body, _ in
-            guard let list = try? JSONDecoder().decode([ProcessIdentity].self, from: Data(body.readableBytesView)) else {
+        handlers.onMessage(ClusterMessage.members) { [weak self] body, _ in
+            guard let membership = try? JSONDecoder().decode(Membership.self, from: Data(body.readableBytesView)) else {
                 return
             }
-            self?.readyWorkers.withLock { $0 = list }
+            self?.learn(membership)
         }
     }
 
@@ -114,9 +114,19 @@ public final class ClusterChild: Sendable {
                 }
             }
         }
-        messenger.attach(branch: branch, identity: identity, logger: logger)
+        learn(try await branch.call(MembersQuery.self, 0))
+        messenger.attach(branch: branch, identity: identity, logger: logger) { [weak self] in self?.membership }
         CommandProcessGroups.observer = GroupRecorder(branch: branch)
     }
+
+    /// Keeps the newest membership the master told.
+    private func learn(_ membership: Membership) {
+        members.withLock { known in
+            if known.map({ $0.version < membership.version }) ?? true { known = membership }
+        }
+    }
+
+    var membership: Membership? { members.withLock { $0 } }
 
     /// Tells the master this process is ready for work.
     public func reportReady() async throws {
@@ -148,7 +158,9 @@ public final class ClusterChild: Sendable {
     // MARK: Schedules
 
     /// Agent: the workers that are ready now, as the master last said.
-    var workers: [ProcessIdentity] { readyWorkers.withLock { $0 } }
+    var workers: [ProcessIdentity] {
+        (membership?.members ?? []).filter { $0.identity.role == .worker && $0.state == "ready" }.map(\.identity)
+    }
 
     /// Worker: runs the ticks the agent hands out with `ticks` (a service of the worker, which lets running ticks
     /// finish at a graceful stop).

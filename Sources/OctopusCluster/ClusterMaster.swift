@@ -112,21 +112,9 @@ public enum ClusterMaster {
             guard let pgid = Int32(String(buffer: body)) else { return }
             Task { await supervisor.groupEnded(context.sender, pgid) }
         }
-        handlers.registerRaw(ClusterMessage.send) { body, _ in
-            guard let envelope = MessageEnvelope(decoding: body) else {
-                throw RPCError(.malformed, "a messenger message that is not an envelope")
-            }
-            let count = try await supervisor.route(envelope, bytes: body)
-            return ByteBuffer(string: "\(count)")
-        }
-        handlers.registerRaw(ClusterMessage.call) { [rpc = supervisor.rpc] body, context in
-            guard let envelope = MessageEnvelope(decoding: body) else {
-                throw RPCError(.malformed, "a messenger call that is not an envelope")
-            }
-            let target = try await supervisor.callTarget(envelope.header.route)
-            let remaining = context.deadline.map { $0 - ContinuousClock.now }
-            return try await rpc.callRaw(envelope.header.action, body: envelope.payload, on: target, timeout: remaining)
-        }
+        let router = supervisor.router
+        handlers.onMessage(ClusterMessage.send) { body, _ in router.route(body) }
+        handlers.register(MembersQuery.self) { _ in router.membership }
     }
 
     private static func controlHandlers(_ supervisor: Supervisor) -> RPCHandlers {

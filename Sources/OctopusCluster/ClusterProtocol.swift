@@ -21,6 +21,13 @@ struct RegisterGroup: RPCAction {
     static let name = "octopus.cluster.group"
 }
 
+/// Child → master: every live process of the cluster now (later changes come as `members` messages).
+struct MembersQuery: RPCAction {
+    typealias Input = Int
+    typealias Output = Membership
+    static let name = "octopus.cluster.members"
+}
+
 /// Master → agent: the state of every schedule.
 struct ScheduleStatusQuery: RPCAction {
     typealias Input = Int
@@ -59,14 +66,12 @@ enum ClusterMessage {
     static let clusterReady = "octopus.cluster.clusterReady"
     /// master → child: reopen every log file (SIGHUP to the master).
     static let reopen = "octopus.cluster.reopen"
-    /// master → agent: the workers that are ready now (JSON list of identities).
-    static let workers = "octopus.cluster.workers"
+    /// master → child: every live process, whenever that changes (a `Membership`, JSON).
+    static let members = "octopus.cluster.members"
     /// master → child: a messenger message (an envelope).
     static let deliver = "octopus.messenger.deliver"
-    /// child → master, as a call: route a messenger message (an envelope); answers the number of recipients.
+    /// child → master: a messenger message to route (an envelope).
     static let send = "octopus.messenger.send"
-    /// child → master, as a call: a messenger call to one process (an envelope whose payload is the call's body).
-    static let call = "octopus.messenger.call"
 }
 
 /// Where a messenger message goes (egg's routing forms).
@@ -96,10 +101,17 @@ public enum MessengerRoute: Sendable, Codable, Hashable, CustomStringConvertible
     }
 }
 
-/// A messenger message on the wire: a length-prefixed JSON header (action, route, sender), then the payload's bytes
-/// as they are (no second encoding of the payload).
+/// A messenger message on the wire: a small binary header the master routes by (version 1; route tag and value; the
+/// sender's role, worker id and pid; the action's name), then the payload's bytes as they are.
+///
+/// | bytes | field |
+/// |---|---|
+/// | 1 | version (1) |
+/// | 1 + 4 | route: 0 broadcast, 1 app, 2 agent, 3 random, 4 pid, 5 worker; then the pid or worker id (Int32) |
+/// | 1 + 4 + 4 | sender: role (0 master, 1 agent, 2 worker), worker id (−1 none), pid |
+/// | 2 + n | the action's name, UTF-8 |
 struct MessageEnvelope: Sendable {
-    struct Header: Codable, Sendable {
+    struct Header: Sendable {
         var action: String
         var route: MessengerRoute
         var from: ProcessIdentity
@@ -113,24 +125,66 @@ struct MessageEnvelope: Sendable {
         self.payload = payload
     }
 
-    func encoded() throws -> ByteBuffer {
-        let head = try JSONEncoder().encode(header)
+    private static let roles: [ClusterRole] = [.master, .agent, .worker]
+
+    func encoded() throws(RPCError) -> ByteBuffer {
+        let name = header.action.utf8
+        guard name.count <= Int(UInt16.max) else { throw RPCError(.malformed, "the action's name is too long", action: header.action) }
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(4 + head.count + payload.readableBytes)
-        buffer.writeInteger(UInt32(head.count))
-        buffer.writeBytes(head)
+        buffer.reserveCapacity(17 + name.count + payload.readableBytes)
+        buffer.writeInteger(UInt8(1))
+        let (tag, value): (UInt8, Int32) =
+            switch header.route {
+            case .broadcast: (0, 0)
+            case .app: (1, 0)
+            case .agent: (2, 0)
+            case .random: (3, 0)
+            case .pid(let pid): (4, pid)
+            case .worker(let id): (5, Int32(truncatingIfNeeded: id))
+            }
+        buffer.writeInteger(tag)
+        buffer.writeInteger(value)
+        buffer.writeInteger(UInt8(Self.roles.firstIndex(of: header.from.role) ?? 0))
+        buffer.writeInteger(Int32(truncatingIfNeeded: header.from.workerID ?? -1))
+        buffer.writeInteger(header.from.pid)
+        buffer.writeInteger(UInt16(name.count))
+        buffer.writeString(header.action)
         buffer.writeImmutableBuffer(payload)
         return buffer
+    }
+
+    /// The header alone (the master routes by it and forwards the bytes as they are).
+    static func header(of buffer: ByteBuffer) -> Header? {
+        var buffer = buffer
+        return readHeader(&buffer)
     }
 
     /// Nil when the bytes are not an envelope.
     init?(decoding buffer: ByteBuffer) {
         var buffer = buffer
-        guard let length = buffer.readInteger(as: UInt32.self), Int(length) <= buffer.readableBytes,
-            let head = buffer.readBytes(length: Int(length)),
-            let header = try? JSONDecoder().decode(Header.self, from: Data(head))
-        else { return nil }
+        guard let header = Self.readHeader(&buffer) else { return nil }
         self.header = header
         self.payload = buffer
+    }
+
+    private static func readHeader(_ buffer: inout ByteBuffer) -> Header? {
+        guard buffer.readInteger(as: UInt8.self) == 1, let tag = buffer.readInteger(as: UInt8.self),
+            let value = buffer.readInteger(as: Int32.self), let role = buffer.readInteger(as: UInt8.self),
+            Int(role) < roles.count, let workerID = buffer.readInteger(as: Int32.self),
+            let pid = buffer.readInteger(as: Int32.self), let length = buffer.readInteger(as: UInt16.self),
+            let action = buffer.readString(length: Int(length))
+        else { return nil }
+        let route: MessengerRoute
+        switch tag {
+        case 0: route = .broadcast
+        case 1: route = .app
+        case 2: route = .agent
+        case 3: route = .random
+        case 4: route = .pid(value)
+        case 5: route = .worker(Int(value))
+        default: return nil
+        }
+        let from = ProcessIdentity(role: roles[Int(role)], workerID: workerID < 0 ? nil : Int(workerID), pid: pid)
+        return Header(action: action, route: route, from: from)
     }
 }

@@ -29,20 +29,30 @@ public struct MessengerMessage: Sendable {
 /// app.messenger.on("refresh-cache", as: CacheKeys.self) { keys, sender in
 ///     await cache.drop(keys)
 /// }
-/// try await context.messenger.sendToApp("refresh-cache", CacheKeys(["users"]))
+/// try context.messenger.sendToApp("refresh-cache", CacheKeys(["users"]))
 /// ```
 ///
-/// Sending returns once the master has routed the message, with the number of processes it goes to: a process that
-/// is not ready yet (starting, or restarting after a crash) gets it when it is (each process's queue is bounded by
-/// `cluster.messageQueue`; an overflow is counted and logged). `sendTo(pid:)` a pid that is no process of the cluster
-/// throws. Handlers of one process run one at a time, in the order the messages arrived: hand long work to a task.
+/// Sending does not wait: the message goes to the master, which delivers it to each process the route names. A
+/// process that is not ready yet (starting, or restarting after a crash) gets it when it is (each process's queue is
+/// bounded by `cluster.messageQueue`; an overflow is counted and logged). `sendTo(pid:)` a pid that is no process of
+/// the cluster throws at once (each process knows the cluster's members, as the master last told it). A message in
+/// flight to a process that dies is lost with it, as in egg. Handlers of one process run one at a time, in the order
+/// the messages arrived, on the event loop of the process's channel to the master: they must not block, and long
+/// work belongs in a task of its own.
 public final class Messenger: Sendable {
     public typealias Handler = @Sendable (MessengerMessage) async -> Void
 
     /// The calls this process answers: handlers registered with ``handle(_:_:)`` and the cluster's own.
     public let rpcHandlers: RPCHandlers
     private let handlers = Mutex<[String: Handler]>([:])
-    private let link = Mutex<(branch: RPCBranch, identity: ProcessIdentity, logger: Logger)?>(nil)
+    private struct Link: Sendable {
+        let branch: RPCBranch
+        let identity: ProcessIdentity
+        let logger: Logger
+        let members: @Sendable () -> Membership?
+    }
+
+    private let link = Mutex<Link?>(nil)
     private let inbox: AsyncStream<MessengerMessage>
     private let inboxSink: AsyncStream<MessengerMessage>.Continuation
     private let codec = JSONCodec()
@@ -83,44 +93,40 @@ public final class Messenger: Sendable {
     // MARK: Sending
 
     /// To the agent and every worker, this process included.
-    @discardableResult
-    public func broadcast<T: Encodable>(_ action: String, _ payload: T) async throws -> Int {
-        try await send(action, payload, to: .broadcast)
+    public func broadcast<T: Encodable>(_ action: String, _ payload: T) throws {
+        try send(action, payload, to: .broadcast)
     }
 
     /// To every worker.
-    @discardableResult
-    public func sendToApp<T: Encodable>(_ action: String, _ payload: T) async throws -> Int {
-        try await send(action, payload, to: .app)
+    public func sendToApp<T: Encodable>(_ action: String, _ payload: T) throws {
+        try send(action, payload, to: .app)
     }
 
     /// To the agent.
-    @discardableResult
-    public func sendToAgent<T: Encodable>(_ action: String, _ payload: T) async throws -> Int {
-        try await send(action, payload, to: .agent)
+    public func sendToAgent<T: Encodable>(_ action: String, _ payload: T) throws {
+        try send(action, payload, to: .agent)
     }
 
     /// To one worker, chosen at random among the ready ones.
-    @discardableResult
-    public func sendRandom<T: Encodable>(_ action: String, _ payload: T) async throws -> Int {
-        try await send(action, payload, to: .random)
+    public func sendRandom<T: Encodable>(_ action: String, _ payload: T) throws {
+        try send(action, payload, to: .random)
     }
 
     /// To the process with this pid; throws (30007) when no process of the cluster has it.
-    @discardableResult
-    public func sendTo<T: Encodable>(pid: Int32, _ action: String, _ payload: T) async throws -> Int {
-        try await send(action, payload, to: .pid(pid))
+    public func sendTo<T: Encodable>(pid: Int32, _ action: String, _ payload: T) throws {
+        try send(action, payload, to: .pid(pid))
     }
 
-    /// Sends by any route; returns the number of processes it goes to.
-    @discardableResult
-    public func send<T: Encodable>(_ action: String, _ payload: T, to route: MessengerRoute) async throws -> Int {
-        let (branch, identity) = try joined()
+    /// Sends by any route.
+    public func send<T: Encodable>(_ action: String, _ payload: T, to route: MessengerRoute) throws {
+        let link = try joined()
+        if case .pid(let pid) = route, link.members()?.members.contains(where: { $0.identity.pid == pid }) != true {
+            throw RPCError(.targetOffline, "no process of the cluster has pid \(pid)", action: action)
+        }
         var body = ByteBuffer()
         try codec.encode(payload, into: &body)
-        let envelope = try MessageEnvelope(action: action, route: route, from: identity, payload: body).encoded()
-        let answer = try await branch.callRaw(ClusterMessage.send, body: envelope, on: nil, timeout: nil)
-        return Int(String(buffer: answer)) ?? 0
+        let envelope = try MessageEnvelope(action: action, route: route, from: link.identity, payload: body).encoded()
+        try link.branch.send(ClusterMessage.send, body: envelope)
     }
 
     /// Calls a typed action in one process (`.agent`, `.worker(id)`, `.pid(p)` or `.random`), which answers it
@@ -129,13 +135,25 @@ public final class Messenger: Sendable {
     public func call<A: RPCAction>(
         _ action: A.Type, _ input: A.Input, to route: MessengerRoute, timeout: Duration? = nil
     ) async throws -> A.Output {
-        let (branch, identity) = try joined()
-        var body = ByteBuffer()
-        try codec.encode(input, into: &body)
-        let envelope = try MessageEnvelope(action: A.name, route: route, from: identity, payload: body).encoded()
-        let answer = try await branch.callRaw(ClusterMessage.call, body: envelope, on: nil, timeout: timeout)
-        return try codec.decode(A.Output.self, from: answer)
+        let link = try joined()
+        let members = (link.members()?.members ?? []).filter { $0.state != "stopping" }
+        let target: Membership.Member?
+        switch route {
+        case .agent: target = members.first { $0.identity.role == .agent && $0.current }
+        case .worker(let id): target = members.first { $0.identity.workerID == id && $0.current }
+        case .pid(let pid): target = members.first { $0.identity.pid == pid }
+        case .random: target = members.filter { $0.identity.role == .worker && $0.state == "ready" }.randomElement()
+        case .broadcast, .app: throw RPCError(.malformed, "a call goes to one process, not to \(route)", action: A.name)
+        }
+        guard let target else { throw RPCError(.targetOffline, "\(route) is not running now", action: A.name) }
+        return try await link.branch.call(action, input, on: target.identity.branchID, timeout: timeout)
     }
+
+    /// The executor of this process's channel to the master, once joined: a task that prefers it
+    /// (`withTaskExecutorPreference(messenger.executor) { … }`) sends and receives without changing threads, which is
+    /// the lowest latency for code that sends one message after another. It shares its thread with the channel's I/O:
+    /// do not block in such a task.
+    public var executor: (any TaskExecutor)? { link.withLock { $0?.branch.executor } }
 
     /// This process, once it has joined its cluster.
     public var identity: ProcessIdentity? { link.withLock { $0?.identity } }
@@ -144,19 +162,23 @@ public final class Messenger: Sendable {
 
     private var logger: Logger? { link.withLock { $0?.logger } }
 
-    private func joined() throws(RPCError) -> (RPCBranch, ProcessIdentity) {
-        guard let (branch, identity, _) = link.withLock({ $0 }) else {
+    private func joined() throws(RPCError) -> Link {
+        guard let link = link.withLock({ $0 }) else {
             throw RPCError(
                 .notConnected, "the messenger works in the agent and the workers of a running cluster; this process is not one")
         }
-        return (branch, identity)
+        return link
     }
 
     /// Joins the cluster: messages can be sent, and received ones are handed to the handlers one at a time.
-    func attach(branch: RPCBranch, identity: ProcessIdentity, logger: Logger) {
-        link.withLock { $0 = (branch, identity, logger) }
+    func attach(
+        branch: RPCBranch, identity: ProcessIdentity, logger: Logger, members: @escaping @Sendable () -> Membership?
+    ) {
+        link.withLock { $0 = Link(branch: branch, identity: identity, logger: logger, members: members) }
         let inbox = self.inbox
-        Task { [weak self] in
+        // On the channel's event loop: a message read there reaches its handler without a thread hop, and what the
+        // handler sends leaves without one.
+        Task(executorPreference: branch.executor) { [weak self] in
             for await message in inbox {
                 guard let self else { return }
                 if let handler = self.handlers.withLock({ $0[message.action] }) {

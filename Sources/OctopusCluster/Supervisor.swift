@@ -69,9 +69,6 @@ actor Supervisor {
         var exits: [ContinuousClock.Instant] = []
         var restarts = 0
         var restartTask: Task<Void, Never>?
-        /// Messages waiting for the slot's child to be ready.
-        var queue: [ByteBuffer] = []
-        var dropped = 0
     }
 
     enum Phase: String {
@@ -99,7 +96,7 @@ actor Supervisor {
     private var children: [Int32: Child] = [:]
     private var slots: [Slot: SlotRecord] = [:]
     private var startWaiters: [Int32: ResumeOnce<StartOutcome>] = [:]
-    private var droppedMessages = 0
+    let router: MessageRouter
     private var rollingRestart: Task<Void, Never>?
     /// The exit status of the master, once decided.
     let finished = ResumeOnce<Int32>()
@@ -117,6 +114,7 @@ actor Supervisor {
         self.logging = logging
         self.log = log
         self.runDirectory = runDirectory
+        self.router = MessageRouter(rpc: rpc, queueLimit: cluster.messageQueueLimit, log: log)
     }
 
     // MARK: Start
@@ -127,6 +125,7 @@ actor Supervisor {
         let began = ContinuousClock.now
         slots[.agent] = SlotRecord()
         for id in 1...cluster.workers { slots[.worker(id)] = SlotRecord() }
+        router.declare(Array(slots.keys))
 
         if case .failed(let why) = await startAndWait(.agent) {
             try checkStillStarting()
@@ -157,8 +156,8 @@ actor Supervisor {
             log.error("\(slot) did not start: \(why)")
             crashed(slot)
         }
-        // The agent learns of the workers before it hears that the cluster is ready (and starts its timers).
-        tellAgentAboutWorkers()
+        // Everyone learns who is there before hearing that the cluster is ready (the agent then starts its timers).
+        publishMembership()
         for child in children.values where child.state == .ready { announceClusterReady(to: child) }
         let ms = (ContinuousClock.now - began).milliseconds
         let ready = children.values.filter { $0.state == .ready && $0.slot != .agent }.count
@@ -236,6 +235,7 @@ actor Supervisor {
             started: .now, tail: StderrTail(reading: errPipe[0]))
         children[process.pid] = child
         slots[slot, default: SlotRecord()].current = process.pid
+        router.spawned(identity, slot: slot)
         log.info("spawned \(identity)")
         let masterEnd = pair[0]
         let rpc = self.rpc
@@ -291,9 +291,9 @@ actor Supervisor {
         let ms = (ContinuousClock.now - child.started).milliseconds
         log.info("\(child.identity) ready in \(ms) ms")
         startWaiters.removeValue(forKey: pid)?.resume(.ready)
-        deliverQueue(of: child.slot, to: child)
+        router.ready(pid)
         if phase == .running {
-            tellAgentAboutWorkers()
+            publishMembership()
             announceClusterReady(to: child)
         }
         return true
@@ -304,10 +304,12 @@ actor Supervisor {
         guard let pid = branch.flatMap(ProcessIdentity.init(branchID:))?.pid, var child = children[pid],
             child.state != .stopping
         else { return }
-        let wasReady = child.state == .ready
         child.state = .stopping
         children[pid] = child
         log.info("\(child.identity) is stopping: \(reason)")
+        let replaceNow = phase == .running && slots[child.slot]?.current == pid && child.slot.role == .worker
+        router.stopping(pid, vacate: replaceNow)
+        publishMembership()
         guard phase == .running, slots[child.slot]?.current == pid else { return }
         if case .worker = child.slot {
             // Replaced now, while it finishes what it runs: the number of live workers does not dip.
@@ -316,7 +318,6 @@ actor Supervisor {
             log.info("starting a replacement for \(child.identity) while it finishes")
             if spawn(child.slot) == nil { crashed(child.slot) }
         }
-        if wasReady { tellAgentAboutWorkers() }
     }
 
     func registerGroup(_ branch: String?, _ pgid: Int32) -> Bool {
@@ -346,13 +347,14 @@ actor Supervisor {
             log.error("\(child.identity) \(how) after \(seconds) s")
         }
         if slots[child.slot]?.current == pid { slots[child.slot]?.current = nil }
+        router.exited(pid)
+        if phase == .running || phase == .starting { publishMembership() }
         if let waiter = startWaiters.removeValue(forKey: pid) {
             let lines = await child.tail.lastLines(waitingAtMost: .milliseconds(500))
             let reason = child.timedOut ? "not ready within \(cluster.startupTimeout + Self.startupGrace)" : "it \(how)"
             waiter.resume(.failed(reason + Self.stderrSuffix(lines)))
             if phase == .starting { return }
         }
-        if child.slot.role == .worker, child.state == .ready { tellAgentAboutWorkers() }
         guard phase == .running else { return }
         if child.state == .stopping {
             // It stopped on its own: the agent is replaced now, a worker was replaced when it said it was stopping.
@@ -517,11 +519,15 @@ actor Supervisor {
             guard let waiter = spawnForStart(slot) else {
                 log.error("rolling restart stopped: no replacement for worker \(id) could be spawned")
                 slots[slot]?.current = old
+                router.restore(slot, to: old)
                 return
             }
             if case .failed(let why) = await waiter.value {
                 log.error("rolling restart stopped: the replacement of worker \(id) did not start: \(why)")
-                if slots[slot]?.current == nil, children[old] != nil { slots[slot]?.current = old }
+                if slots[slot]?.current == nil, children[old] != nil {
+                    slots[slot]?.current = old
+                    router.restore(slot, to: old)
+                }
                 return
             }
             if let child = children[old] {
@@ -532,115 +538,20 @@ actor Supervisor {
         log.info("rolling restart done")
     }
 
-    // MARK: Messenger
+    // MARK: Membership
 
-    /// Routes a message and returns how many processes it goes to (delivered now or queued until ready).
-    func route(_ envelope: MessageEnvelope, bytes: ByteBuffer) throws(RPCError) -> Int {
-        let targets: [Slot]
-        switch envelope.header.route {
-        case .broadcast:
-            targets = slots.keys.sorted()
-        case .app:
-            targets = slots.keys.filter { $0.role == .worker }.sorted()
-        case .agent:
-            targets = [.agent]
-        case .random:
-            let ready = slots.keys.filter { slot in
-                slot.role == .worker && slots[slot]?.current.flatMap { children[$0] }?.state == .ready
-            }
-            guard let pick = ready.randomElement() ?? slots.keys.filter({ $0.role == .worker }).randomElement() else {
-                throw RPCError(.targetOffline, "the cluster has no workers")
-            }
-            targets = [pick]
-        case .pid(let pid):
-            guard let child = children[pid] else {
-                throw RPCError(.targetOffline, "no process of the cluster has pid \(pid)")
-            }
-            if child.state == .ready || slots[child.slot]?.current != pid {
-                deliver(bytes, to: child)
-            } else {
-                enqueue(bytes, for: child.slot)
-            }
-            return 1
-        case .worker(let id):
-            targets = [.worker(id)]
+    /// Tells every child who is in the cluster now (the messenger's `sendTo(pid:)` and calls, the agent's
+    /// dispatcher).
+    private func publishMembership() {
+        guard let body = try? JSONEncoder().encode(router.membership) else { return }
+        let buffer = ByteBuffer(bytes: body)
+        for child in children.values {
+            try? rpc.send(ClusterMessage.members, body: buffer, to: child.identity.branchID)
         }
-        for slot in targets {
-            if let pid = slots[slot]?.current, let child = children[pid], child.state == .ready {
-                deliver(bytes, to: child)
-            } else {
-                enqueue(bytes, for: slot)
-            }
-        }
-        return targets.count
-    }
-
-    /// The branch that answers a messenger call to `route` (one process).
-    func callTarget(_ route: MessengerRoute) throws(RPCError) -> String {
-        let pid: Int32?
-        switch route {
-        case .agent: pid = slots[.agent]?.current
-        case .worker(let id): pid = slots[.worker(id)]?.current
-        case .pid(let p): pid = children[p] != nil ? p : nil
-        case .random:
-            pid = slots.keys.filter { $0.role == .worker }.compactMap { slots[$0]?.current }
-                .filter { children[$0]?.state == .ready }.randomElement()
-        case .broadcast, .app:
-            throw RPCError(.malformed, "a call goes to one process, not to \(route)")
-        }
-        guard let pid, let child = children[pid] else {
-            throw RPCError(.targetOffline, "\(route) is not running now")
-        }
-        return child.identity.branchID
-    }
-
-    private func deliver(_ bytes: ByteBuffer, to child: Child) {
-        do {
-            try rpc.send(ClusterMessage.deliver, body: bytes, to: child.identity.branchID)
-        } catch {
-            enqueue(bytes, for: child.slot)
-        }
-    }
-
-    private func enqueue(_ bytes: ByteBuffer, for slot: Slot) {
-        guard var record = slots[slot] else { return }
-        if record.queue.count >= cluster.messageQueueLimit {
-            record.dropped += 1
-            droppedMessages += 1
-            if record.dropped == 1 || record.dropped % 1000 == 0 {
-                log.warning(
-                    "dropped \(record.dropped) messenger message(s) for the \(slot): its queue of \(cluster.messageQueueLimit) is full while it is not ready")
-            }
-        } else {
-            if record.queue.isEmpty { log.info("queueing messenger messages for the \(slot) until it is ready") }
-            record.queue.append(bytes)
-        }
-        slots[slot] = record
-    }
-
-    private func deliverQueue(of slot: Slot, to child: Child) {
-        guard var record = slots[slot], !record.queue.isEmpty else { return }
-        let queue = record.queue
-        record.queue = []
-        if record.dropped > 0 {
-            log.warning("\(record.dropped) messenger message(s) for the \(slot) were dropped while it was not ready")
-            record.dropped = 0
-        }
-        slots[slot] = record
-        for bytes in queue { deliver(bytes, to: child) }
-        log.info("delivered \(queue.count) queued messenger message(s) to \(child.identity)")
     }
 
     private func announceClusterReady(to child: Child) {
         try? rpc.send(ClusterMessage.clusterReady, body: ByteBuffer(), to: child.identity.branchID)
-    }
-
-    private func tellAgentAboutWorkers() {
-        guard let agentPID = slots[.agent]?.current, let agent = children[agentPID] else { return }
-        let ready = children.values.filter { $0.slot.role == .worker && $0.state == .ready }.map(\.identity)
-            .sorted { ($0.workerID ?? 0, $0.pid) < ($1.workerID ?? 0, $1.pid) }
-        guard let body = try? JSONEncoder().encode(ready) else { return }
-        try? rpc.send(ClusterMessage.workers, body: ByteBuffer(bytes: body), to: agent.identity.branchID)
     }
 
     // MARK: Status
@@ -673,7 +584,7 @@ actor Supervisor {
         }
         return ClusterStatus(
             state: phase.rawValue, master: master, processes: processes, schedules: schedules,
-            schedulesError: schedulesError, runDirectory: runDirectory, droppedMessages: droppedMessages)
+            schedulesError: schedulesError, runDirectory: runDirectory, droppedMessages: router.droppedTotal)
     }
 }
 

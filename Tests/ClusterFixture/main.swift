@@ -72,7 +72,7 @@ struct Pinger: Service {
         while !Task.isCancelled {
             n += 1
             do {
-                try await messenger.sendToAgent("ping", Note(text: "\(n)"))
+                try messenger.sendToAgent("ping", Note(text: "\(n)"))
                 append("sent.log", "ping \(n)")
             } catch {
                 append("sent.log", "ping \(n) failed: \(error)")
@@ -166,20 +166,20 @@ app.serverDidReady { context in
     let messenger = context.messenger
     switch context.role {
     case .agent:
-        try await messenger.broadcast("note", Note(text: "broadcast from agent"))
-        try await messenger.sendToApp("note", Note(text: "app from agent"))
-        try await messenger.sendRandom("note", Note(text: "random from agent"))
+        try messenger.broadcast("note", Note(text: "broadcast from agent"))
+        try messenger.sendToApp("note", Note(text: "app from agent"))
+        try messenger.sendRandom("note", Note(text: "random from agent"))
         let pid = try await messenger.call(WhoAreYou.self, "", to: .worker(1), timeout: .seconds(5))
         append("received.log", "agent learned worker 1 is pid \(pid)")
-        try await messenger.sendTo(pid: pid, "note", Note(text: "to worker 1 by pid"))
+        try messenger.sendTo(pid: pid, "note", Note(text: "to worker 1 by pid"))
         do {
-            try await messenger.sendTo(pid: 999_999, "note", Note(text: "nobody"))
+            try messenger.sendTo(pid: 999_999, "note", Note(text: "nobody"))
             append("received.log", "sendTo 999999 succeeded")
         } catch {
             append("received.log", "sendTo 999999 failed: \(error)")
         }
     case .worker:
-        try await messenger.sendToAgent("note", Note(text: "to agent from worker \(context.workerID ?? 0)"))
+        try messenger.sendToAgent("note", Note(text: "to agent from worker \(context.workerID ?? 0)"))
     case .master:
         break
     }
