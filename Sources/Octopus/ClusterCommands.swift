@@ -98,7 +98,9 @@ public enum ClusterCommands {
                 duration(process.uptimeSeconds), String(process.restarts), process.residentBytes.map(size) ?? "-",
             ])
         }
-        var text = "octopus is \(status.state) (run directory \(status.runDirectory))\n" + table(rows)
+        var text = "octopus is \(status.state) (run directory \(status.runDirectory))\n"
+        if !status.listening.isEmpty { text += "listening for the workers on \(status.listening.joined(separator: ", "))\n" }
+        text += table(rows)
         if status.droppedMessages > 0 { text += "\nmessenger messages dropped (queues full): \(status.droppedMessages)" }
         if let error = status.schedulesError {
             text += "\nschedules: \(error)"

@@ -294,7 +294,7 @@ public final class OctopusApplication: Sendable {
 
         let context = ProcessContext(
             identity: identity, configuration: config, logging: logging,
-            logger: logging.logger(label: identity.role == .worker ? "app" : "agent"), messenger: messenger)
+            logger: logging.logger(label: identity.role == .worker ? "app" : "agent"), messenger: messenger, child: child)
         let services: [any Service]
         do {
             try await runHooks(.didLoad, context)

@@ -15,8 +15,19 @@ public struct ProcessContext: Sendable {
     /// A logger of category `app` in workers and `agent` in the agent.
     public let logger: Logger
     public let messenger: Messenger
+    let child: ClusterChild
 
     public var role: ClusterRole { identity.role }
+
+    /// Workers: a new descriptor (the caller owns it) of the listening socket the master opened for `port`
+    /// (`cluster.listen`), for a server to accept on — `ServerBootstrap(group:).withBoundSocket(fd)` in NIO. Every
+    /// worker accepts on the same socket, which outlives any one of them. Nil when there is none (or in the agent).
+    public func listeningSocket(port: Int, host: String? = nil) -> Int32? {
+        child.listeningSocket(port: port, host: host)
+    }
+
+    /// Workers: the addresses of the listening sockets the master handed down.
+    public var listeners: [ListenAddress] { child.listeners }
     /// 1…N in workers, stable across restarts; nil in the agent.
     public var workerID: Int? { identity.workerID }
 }

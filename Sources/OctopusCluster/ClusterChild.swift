@@ -16,6 +16,8 @@ public struct ChildLaunch: Sendable {
     public let identity: ProcessIdentity
     public let masterPID: Int32
     let secret: [UInt8]
+    /// Workers: the listening sockets the master opened (`cluster.listen`), by address.
+    public let listeningSockets: [(address: ListenAddress, descriptor: Int32)]
 
     /// Whether a master started this process (as the agent or a worker).
     public static var startedByMaster: Bool { ChildEnvironment.child() != nil }
@@ -24,6 +26,13 @@ public struct ChildLaunch: Sendable {
     /// signal (and fails when the master is already gone) and reads the secret from the private channel.
     public static func fromEnvironment() throws(ClusterError) -> ChildLaunch? {
         guard let (role, workerID, masterPID) = ChildEnvironment.child() else { return nil }
+        let listening = (ProcessInfo.processInfo.environment[ChildEnvironment.listen] ?? "").split(separator: ",")
+            .compactMap { entry -> (ListenAddress, Int32)? in
+                guard let equals = entry.firstIndex(of: "="), let fd = Int32(entry[..<equals]),
+                    let address = ListenAddress(String(entry[entry.index(after: equals)...]))
+                else { return nil }
+                return (address, fd)
+            }
         ChildEnvironment.clear()
         guard ParentDeath.arm(expectedParent: masterPID) else {
             throw ClusterError(.startFailed, "the master (pid \(masterPID)) is gone; not starting")
@@ -36,7 +45,9 @@ public struct ChildLaunch: Sendable {
                 .startFailed,
                 "descriptor \(ChildEnvironment.channelDescriptor) is not a channel from an Octopus master (started by hand with \(ChildEnvironment.role) set?)")
         }
-        return ChildLaunch(identity: ProcessIdentity(role: role, workerID: workerID, pid: getpid()), masterPID: masterPID, secret: secret)
+        return ChildLaunch(
+            identity: ProcessIdentity(role: role, workerID: workerID, pid: getpid()), masterPID: masterPID, secret: secret,
+            listeningSockets: listening)
     }
 
     /// The first line on the channel, read a byte at a time so that nothing after it is consumed.
@@ -60,6 +71,7 @@ public final class ClusterChild: Sendable {
     public let identity: ProcessIdentity
     public let masterPID: Int32
     public let messenger: Messenger
+    let listeningSockets: [(address: ListenAddress, descriptor: Int32)]
     let branch: RPCBranch
     private let logger: Logger
     private let clusterReadyLatch = Latch()
@@ -73,6 +85,7 @@ public final class ClusterChild: Sendable {
     ) {
         identity = launch.identity
         masterPID = launch.masterPID
+        listeningSockets = launch.listeningSockets
         self.messenger = messenger
         self.logger = logger
         var options = RPCOptions()
@@ -127,6 +140,18 @@ public final class ClusterChild: Sendable {
     }
 
     var membership: Membership? { members.withLock { $0 } }
+
+    /// Worker: a new descriptor (the caller owns it) of the listening socket the master opened for `port`
+    /// (`cluster.listen`), optionally of one host; nil when there is none. Every worker accepts on the same socket.
+    public func listeningSocket(port: Int, host: String? = nil) -> Int32? {
+        guard let found = listeningSockets.first(where: { $0.address.port == port && (host == nil || $0.address.host == host) })
+        else { return nil }
+        let copy = fcntl(found.descriptor, F_DUPFD_CLOEXEC, 0)
+        return copy >= 0 ? copy : nil
+    }
+
+    /// Worker: every listening socket the master handed down, by address (descriptors this process must not close).
+    public var listeners: [ListenAddress] { listeningSockets.map(\.address) }
 
     /// Tells the master this process is ready for work.
     public func reportReady() async throws {

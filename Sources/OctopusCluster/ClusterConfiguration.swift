@@ -14,7 +14,12 @@ import OctopusSchedule
 ///   crashLoop: { exits: 5, within: 60s } # that many unexpected exits of one child within the window: stop all
 ///   runDirectory: run                   # 0700: the pid file and the control socket
 ///   messageQueue: 1000                  # messages kept per process while it is not ready
+///   listen: [8080, "127.0.0.1:9090"]    # sockets the master opens and every worker accepts on
 /// ```
+///
+/// `listen`: the master opens each listening socket once, before any worker starts, and hands it to every worker
+/// (``ProcessContext``'s `listeningSocket(port:)`): workers come and go — a crash, a rolling restart — while the
+/// socket stays open and connections wait in its backlog rather than being refused.
 public struct ClusterConfiguration: Sendable, Hashable {
     public var workers: Int
     public var startupTimeout: Duration
@@ -29,12 +34,14 @@ public struct ClusterConfiguration: Sendable, Hashable {
     public var runDirectory: String
     /// How many messenger messages wait for one process that is not ready yet; more are dropped and counted.
     public var messageQueueLimit: Int
+    /// The TCP addresses the master listens on for the workers.
+    public var listen: [ListenAddress]
 
     public init(
         workers: Int = ClusterConfiguration.defaultWorkers, startupTimeout: Duration = .seconds(30),
         shutdownTimeout: Duration = .seconds(15), restartBackoffInitial: Duration = .milliseconds(200),
         restartBackoffMaximum: Duration = .seconds(10), crashLoopExits: Int = 5, crashLoopWindow: Duration = .seconds(60),
-        runDirectory: String = "run", messageQueueLimit: Int = 1000
+        runDirectory: String = "run", messageQueueLimit: Int = 1000, listen: [ListenAddress] = []
     ) {
         self.workers = workers
         self.startupTimeout = startupTimeout
@@ -45,6 +52,7 @@ public struct ClusterConfiguration: Sendable, Hashable {
         self.crashLoopWindow = crashLoopWindow
         self.runDirectory = runDirectory
         self.messageQueueLimit = messageQueueLimit
+        self.listen = listen
     }
 
     /// The number of CPUs this process may run on.
@@ -52,6 +60,7 @@ public struct ClusterConfiguration: Sendable, Hashable {
 
     static let keys = [
         "workers", "startupTimeout", "shutdownTimeout", "restartBackoff", "crashLoop", "runDirectory", "messageQueue",
+        "listen",
     ]
 
     /// Reads the section (absent: the defaults), reporting every issue with its key path.
@@ -102,6 +111,58 @@ public struct ClusterConfiguration: Sendable, Hashable {
                 result.messageQueueLimit = limit
             }
         }
+        if let raw = section.raw("listen") {
+            var items = [(raw, section.path(of: "listen"))]
+            if case .array(let list) = raw.kind {
+                items = list.enumerated().map { ($1, "\(section.path(of: "listen"))[\($0)]") }
+            }
+            for (item, path) in items {
+                let text: String
+                switch item.kind {
+                case .int(let port): text = String(port)
+                case .string(let string): text = string
+                default:
+                    issues.add(at: path, "expected a port or \"host:port\" at \(path), found \(item.kindName)", origin: item.origin)
+                    continue
+                }
+                if let address = ListenAddress(text) {
+                    if result.listen.contains(address) {
+                        issues.add(at: path, "\(address) is listed twice at \(path)", origin: item.origin)
+                    }
+                    result.listen.append(address)
+                } else {
+                    issues.add(
+                        at: path, "\"\(text)\" is not a port (0-65535; 0: any free port) or host:port at \(path)", origin: item.origin)
+                }
+            }
+        }
         return result
     }
+}
+
+/// A TCP address to listen on: a host (default all IPv4 addresses) and a port.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String = "0.0.0.0", port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `8080`, `127.0.0.1:8080`, `[::]:8080` (port 0: any free port, which the log says); nil when malformed.
+    public init?(_ text: String) {
+        var host = "0.0.0.0"
+        var portText = Substring(text)
+        if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            if host.isEmpty { return nil }
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

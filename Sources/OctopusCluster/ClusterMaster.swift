@@ -64,9 +64,21 @@ public enum ClusterMaster {
         let rpc = RPCMaster(id: "master", handlers: handlers, options: options, logger: rpcLog)
         var environment = ProcessInfo.processInfo.environment
         environment[ChildEnvironment.daemonNotify] = nil
+        var listeners: [(address: ListenAddress, fd: Int32)] = []
+        defer { for listener in listeners { close(listener.fd) } }
+        for address in cluster.listen {
+            do {
+                let (fd, port) = try TCPListener.open(host: address.host, port: address.port)
+                listeners.append((ListenAddress(host: address.host, port: port), fd))
+                log.info("listening on \(ListenAddress(host: address.host, port: port)) for the workers")
+            } catch {
+                await rpc.close()
+                return fail("\(error) (cluster.listen)")
+            }
+        }
         let supervisor = Supervisor(
             cluster: cluster, executable: "/proc/self/exe", arguments: arguments, environment: environment,
-            secret: secret, rpc: rpc, logging: logging, log: log, runDirectory: runDirectory.path)
+            secret: secret, rpc: rpc, logging: logging, log: log, runDirectory: runDirectory.path, listeners: listeners)
         register(handlers, supervisor)
 
         let control = RPCMaster(id: "control", handlers: controlHandlers(supervisor), options: RPCOptions(), logger: rpcLog)

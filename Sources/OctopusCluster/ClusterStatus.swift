@@ -14,10 +14,12 @@ public struct ClusterStatus: Sendable, Codable, Hashable {
     public var runDirectory: String
     /// Messenger messages dropped because a process's queue was full, since the start.
     public var droppedMessages: Int
+    /// The listening sockets the master holds for the workers (`cluster.listen`, with the ports bound).
+    public var listening: [String]
 
     public init(
         state: String, master: ProcessStatus, processes: [ProcessStatus], schedules: [ScheduledTaskStatus],
-        schedulesError: String?, runDirectory: String, droppedMessages: Int
+        schedulesError: String?, runDirectory: String, droppedMessages: Int, listening: [String] = []
     ) {
         self.state = state
         self.master = master
@@ -26,6 +28,7 @@ public struct ClusterStatus: Sendable, Codable, Hashable {
         self.schedulesError = schedulesError
         self.runDirectory = runDirectory
         self.droppedMessages = droppedMessages
+        self.listening = listening
     }
 }
 

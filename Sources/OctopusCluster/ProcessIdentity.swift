@@ -78,6 +78,8 @@ enum ChildEnvironment {
     static let masterPID = "OCTOPUS_MASTER_PID"
     /// The descriptor of the private channel in a child.
     static let channelDescriptor: Int32 = 3
+    /// Workers: the listening sockets the master handed down, `FD=HOST:PORT` separated by commas.
+    static let listen = "OCTOPUS_LISTEN"
     /// Set by `start --daemon` for the daemonised master: the descriptor to report readiness on.
     static let daemonNotify = "OCTOPUS_DAEMON_NOTIFY_FD"
 
@@ -96,6 +98,7 @@ enum ChildEnvironment {
     static func clear() {
         unsetenv(role)
         unsetenv(masterPID)
+        unsetenv(listen)
         unsetenv(daemonNotify)
     }
 

@@ -90,6 +90,8 @@ actor Supervisor {
     let logging: LogSystem
     let log: Logger
     let runDirectory: String
+    /// Listening sockets every worker gets (descriptors 4…), open in the master for its whole life.
+    let listeners: [(address: ListenAddress, fd: Int32)]
     let startedAt = Date()
 
     private var phase = Phase.starting
@@ -103,7 +105,8 @@ actor Supervisor {
 
     init(
         cluster: ClusterConfiguration, executable: String, arguments: [String], environment: [String: String],
-        secret: [UInt8], rpc: RPCMaster, logging: LogSystem, log: Logger, runDirectory: String
+        secret: [UInt8], rpc: RPCMaster, logging: LogSystem, log: Logger, runDirectory: String,
+        listeners: [(address: ListenAddress, fd: Int32)] = []
     ) {
         self.cluster = cluster
         self.executable = executable
@@ -114,6 +117,7 @@ actor Supervisor {
         self.logging = logging
         self.log = log
         self.runDirectory = runDirectory
+        self.listeners = listeners
         self.router = MessageRouter(rpc: rpc, queueLimit: cluster.messageQueueLimit, log: log)
     }
 
@@ -211,9 +215,17 @@ actor Supervisor {
         } else {
             environment[ChildEnvironment.workerID] = nil
         }
+        var descriptors = [-1, 1, errPipe[1], pair[1]]
+        if slot.role == .worker, !listeners.isEmpty {
+            environment[ChildEnvironment.listen] = listeners.enumerated().map { index, listener in
+                "\(4 + index)=\(listener.address)"
+            }.joined(separator: ",")
+            descriptors += listeners.map(\.fd)
+        } else {
+            environment[ChildEnvironment.listen] = nil
+        }
         var spec = ProcessSpec(
-            executable: executable, arguments: arguments, environment: environment,
-            descriptors: [-1, 1, errPipe[1], pair[1]])
+            executable: executable, arguments: arguments, environment: environment, descriptors: descriptors)
         spec.deathSignal = ParentDeath.signal
         spec.ignoreInterrupt = true
         let process: RunningProcess
@@ -584,7 +596,8 @@ actor Supervisor {
         }
         return ClusterStatus(
             state: phase.rawValue, master: master, processes: processes, schedules: schedules,
-            schedulesError: schedulesError, runDirectory: runDirectory, droppedMessages: router.droppedTotal)
+            schedulesError: schedulesError, runDirectory: runDirectory, droppedMessages: router.droppedTotal,
+            listening: listeners.map(\.address.description))
     }
 }
 

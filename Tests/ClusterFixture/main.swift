@@ -12,6 +12,8 @@
 //   FIXTURE_HANG_HOOK=willReady:worker:N     that hook of that process never returns
 //   FIXTURE_HOOKS=1                          every lifecycle hook appends "STAGE NAME" to hooks.log; beforeClose logs
 //   FIXTURE_WORKERS_IN_CODE=N                configWillLoad sets cluster.workers to N
+//   FIXTURE_SERVE=1                          every worker answers each connection on the cluster's first listening
+//                                            socket with "worker N PID" and closes it
 import Foundation
 import Octopus
 
@@ -56,6 +58,31 @@ struct Stubborn: Service {
     func run() async throws {
         try? await gracefulShutdown()
         while true { sleep(1) }
+    }
+}
+
+/// Accepts on the socket the master handed down (blocking, on a thread of its own) and answers who it is.
+struct WhoServer: Service {
+    let fd: Int32
+    let identity: ProcessIdentity
+
+    func run() async throws {
+        let fd = self.fd
+        let answer = Array("worker \(identity.workerID ?? 0) \(identity.pid)\n".utf8)
+        let thread = Thread {
+            while true {
+                let connection = accept(fd, nil, nil)
+                if connection < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                _ = answer.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(connection)
+            }
+        }
+        thread.start()
+        try? await gracefulShutdown()
+        shutdown(fd, Int32(SHUT_RDWR))
     }
 }
 
@@ -144,6 +171,11 @@ app.workers { context in
     var services: [any Service] = []
     if selects("FIXTURE_IGNORE_TERM", context.identity) { services.append(Stubborn()) }
     if environment["FIXTURE_PING_AGENT"] != nil, context.workerID == 1 { services.append(Pinger(messenger: context.messenger)) }
+    if environment["FIXTURE_SERVE"] != nil, let address = context.listeners.first,
+        let fd = context.listeningSocket(port: address.port)
+    {
+        services.append(WhoServer(fd: fd, identity: context.identity))
+    }
     return services
 }
 

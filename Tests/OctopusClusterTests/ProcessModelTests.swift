@@ -414,3 +414,66 @@ func readsUntilClosed(_ fd: Int32) -> Bool {
         }
     }
 }
+
+@Suite(.serialized) struct ListeningSocketTests {
+    /// One connection to 127.0.0.1:`port`: what the server said, or nil when it could not connect.
+    func ask(_ port: Int) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test func workersAcceptOnTheSocketTheMasterHoldsAndNoConnectionIsRefusedWhileOneIsReplaced() async throws {
+        let scratch = try Scratch()
+        try scratch.config(clusterConfig(workers: 2, cluster: "  listen: [\"127.0.0.1:0\"]"))
+        try await withCluster(scratch, environment: ["FIXTURE_SERVE": "1"]) { cluster in
+            #expect(await cluster.waitUntilReady())
+            let status = try await cluster.status()
+            let listening = try #require(status.listening.first)
+            let port = try #require(Int(listening.split(separator: ":").last ?? ""))
+            #expect(listening == "127.0.0.1:\(port)" && port > 0)
+            #expect(cluster.log.contains("listening on 127.0.0.1:\(port) for the workers"))
+            // Both workers accept on it.
+            var seen = Set<String>()
+            for _ in 0..<200 where seen.count < 2 {
+                if let answer = ask(port), let id = answer.split(separator: " ").dropFirst().first { seen.insert(String(id)) }
+            }
+            #expect(seen == ["1", "2"])
+
+            // Worker 1 killed: while it is replaced, every connection is still answered (by worker 2, or by the new
+            // worker 1 once it is up), none refused.
+            let worker1 = try #require(status.processes.first { $0.workerID == 1 })
+            kill(worker1.pid, SIGKILL)
+            var refused = 0
+            var answered = 0
+            let end = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < end {
+                if let answer = ask(port), answer.hasPrefix("worker ") { answered += 1 } else { refused += 1 }
+                if let now = try? await cluster.status(), now.processes.contains(where: { $0.workerID == 1 && $0.pid != worker1.pid && $0.state == "ready" }),
+                    answered > 20
+                {
+                    break
+                }
+            }
+            #expect(refused == 0)
+            #expect(answered > 20)
+        }
+    }
+}
