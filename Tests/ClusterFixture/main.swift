@@ -61,7 +61,8 @@ struct Stubborn: Service {
     }
 }
 
-/// Accepts on the socket the master handed down (blocking, on a thread of its own) and answers who it is.
+/// Accepts on the socket the master handed down (poll and accept on a thread of its own: another worker may take a
+/// connection first) and answers who it is. At its stop it only stops accepting: the socket is every worker's.
 struct WhoServer: Service {
     let fd: Int32
     let identity: ProcessIdentity
@@ -69,20 +70,29 @@ struct WhoServer: Service {
     func run() async throws {
         let fd = self.fd
         let answer = Array("worker \(identity.workerID ?? 0) \(identity.pid)\n".utf8)
+        let stopping = Stopping()
         let thread = Thread {
-            while true {
+            while !stopping.value {
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&ready, 1, 100) > 0 else { continue }
                 let connection = accept(fd, nil, nil)
-                if connection < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
+                guard connection >= 0 else { continue }
                 _ = answer.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 close(connection)
             }
         }
         thread.start()
         try? await gracefulShutdown()
-        shutdown(fd, Int32(SHUT_RDWR))
+        stopping.value = true
+    }
+}
+
+final class Stopping: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    var value: Bool {
+        get { lock.withLock { flag } }
+        set { lock.withLock { flag = newValue } }
     }
 }
 

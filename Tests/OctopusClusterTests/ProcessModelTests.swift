@@ -477,3 +477,65 @@ func readsUntilClosed(_ fd: Int32) -> Bool {
         }
     }
 }
+
+@Suite(.serialized) struct StopTests {
+    @Test func aSecondSIGTERMStopsAtOnceWithANonZeroStatus() async throws {
+        let scratch = try Scratch()
+        try scratch.config(
+            clusterConfig(workers: 2).replacingOccurrences(of: "shutdownTimeout: 5s", with: "shutdownTimeout: 60s"))
+        try await withCluster(scratch, environment: ["FIXTURE_IGNORE_TERM": "worker:1"]) { cluster in
+            #expect(await cluster.waitUntilReady())
+            let pids = try await cluster.status().processes.map(\.pid)
+            cluster.master.signal(SIGTERM)
+            // Worker 1 ignores the graceful stop; the master would wait a minute for it.
+            #expect(await cluster.waitForLog("stopping \\(stop requested\\)"))
+            cluster.master.signal(SIGTERM)
+            #expect(await cluster.exit(within: .seconds(30)) == .exited(1))
+            #expect(cluster.log.contains("SIGTERM again: stopping at once"))
+            #expect(cluster.log.contains("stopping at once: SIGKILL to every child"))
+            #expect(pids.allSatisfy { !ProcessTable.exists($0) || isZombie($0) })
+        }
+    }
+
+    @Test func anApplicationsOwnStopSaysWhatIsStillAliveAfterItsTimeout() async throws {
+        let scratch = try Scratch()
+        try scratch.config(
+            clusterConfig(workers: 2).replacingOccurrences(of: "shutdownTimeout: 5s", with: "shutdownTimeout: 4s"))
+        try await withCluster(scratch, environment: ["FIXTURE_IGNORE_TERM": "worker:1"]) { cluster in
+            #expect(await cluster.waitUntilReady())
+            let status = try await runProgram(fixtureBinary, ["status"], in: scratch.path)
+            #expect(status.status == .exited(0))
+            #expect(status.stdout.contains("octopus is running"))
+            let worker1 = try #require(try await cluster.status().processes.first { $0.workerID == 1 })
+            let early = try await runProgram(fixtureBinary, ["stop", "--timeout", "1s"], in: scratch.path)
+            #expect(early.status == .exited(1))
+            #expect(early.stderr.contains("still running after 1.0 seconds: "), "\(early.stderr)")
+            #expect(early.stderr.contains("master (pid \(cluster.master.pid))"))
+            #expect(early.stderr.contains("worker 1 (pid \(worker1.pid))"))
+            // At shutdownTimeout the master kills the stubborn worker, and a stop that waits long enough sees the end.
+            let late = try await runProgram(fixtureBinary, ["stop", "--timeout", "30s"], in: scratch.path)
+            #expect(late.status == .exited(0), "\(late.stderr)")
+            #expect(await cluster.exit() == .exited(0))
+            let bad = try await runProgram(fixtureBinary, ["stop", "--timeout", "soon"], in: scratch.path)
+            #expect(bad.status == .exited(2))
+        }
+    }
+}
+
+@Suite(.serialized) struct MessengerQueueTests {
+    @Test func aFullQueueDropsAndCountsAndSaysSo() async throws {
+        let scratch = try Scratch()
+        try scratch.config(clusterConfig(workers: 1, cluster: "  messageQueue: 5"))
+        let environment = ["FIXTURE_PING_AGENT": "1", "FIXTURE_SLOW_REPLACEMENT_AGENT": "1500"]
+        try await withCluster(scratch, environment: environment) { cluster in
+            #expect(await cluster.waitUntilReady())
+            let agent = try #require(try await cluster.status().processes.first { $0.role == .agent })
+            kill(agent.pid, SIGKILL)
+            let newAgent = try #require(await waitForProcess(cluster) { $0.role == .agent && $0.pid != agent.pid && $0.state == "ready" })
+            #expect(await cluster.waitForLog("dropped 1 messenger message\\(s\\) for the agent: its queue of 5 is full while it is not ready"))
+            #expect(await cluster.waitForLog("messenger message\\(s\\) for agent \\(pid \(newAgent.pid)\\) were dropped while it was not ready"))
+            #expect(cluster.log.contains("delivered 5 queued messenger message(s) to agent (pid \(newAgent.pid))"))
+            #expect(try await cluster.status().droppedMessages > 0)
+        }
+    }
+}

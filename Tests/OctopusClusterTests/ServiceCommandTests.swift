@@ -133,6 +133,15 @@ import Glibc
         #expect(wideSocket.status == .exited(1))
         #expect(wideSocket.stderr.contains("control.sock has mode 666; it must be 600"), "\(wideSocket.stderr)")
         #expect(!scratch.read("logs/app.log").contains("spawned"))
+
+        // A run directory that belongs to someone else (root can make one for the test).
+        if geteuid() == 0 {
+            unlink(path)
+            chown(scratch.path + "/run", 65534, 65534)
+            let foreign = try await runProgram(octopusBinary, ["start"], in: scratch.path)
+            #expect(foreign.status == .exited(1))
+            #expect(foreign.stderr.contains("run belongs to user id 65534, not to this user (0); refusing to use it"), "\(foreign.stderr)")
+        }
     }
 
     @Test func aBadClusterSectionIsAnErrorWithItsKeyPathAndStartsNothing() async throws {
