@@ -99,29 +99,3 @@ public struct CommandFailure: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
-
-/// Reads a pipe on its own thread and hands over each line (without its newline) as it completes.
-enum LineReader {
-    static func start(_ fd: Int32, _ emit: @escaping @Sendable (String) -> Void) -> Task<Void, Never> {
-        let done = ResumeOnce<Void>()
-        let thread = Thread {
-            var pending: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 16_384)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                pending.append(contentsOf: buffer[0..<n])
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    emit(String(decoding: pending[..<newline], as: UTF8.self))
-                    pending.removeSubrange(...newline)
-                }
-            }
-            if !pending.isEmpty { emit(String(decoding: pending, as: UTF8.self)) }
-            close(fd)
-            done.resume(())
-        }
-        thread.start()
-        return Task { await done.value }
-    }
-}

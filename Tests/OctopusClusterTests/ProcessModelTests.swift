@@ -2,6 +2,7 @@ import Foundation
 import OctopusCluster
 import OctopusSystem
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -308,11 +309,9 @@ import Glibc
             #expect(await cluster.waitForLog("closing the connection: bad magic"), "\(cluster.log)")
             #expect(await waitForProcess(cluster) { $0.workerID == 1 && $0.restarts >= 1 && $0.state == "ready" } != nil)
 
-            let socket = try #require(rawConnect(cluster.runDirectory + "/control.sock"))
-            let garbage = Array("GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n".utf8)
-            _ = garbage.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            #expect(readsUntilClosed(socket))
-            close(socket)
+            let socket = try RawSocket(path: cluster.runDirectory + "/control.sock")
+            socket.send(Array("GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n".utf8))
+            #expect(socket.readUntilClosed())
             let status = try await cluster.status()
             #expect(status.state == "running")
             #expect(!cluster.master.hasExited)
@@ -347,37 +346,6 @@ func waitForProcess(_ cluster: RunningCluster, _ match: (ProcessStatus) -> Bool)
         try? await Task.sleep(for: .milliseconds(50))
     }
     return nil
-}
-
-func rawConnect(_ path: String) -> Int32? {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        let bytes = Array(path.utf8)
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    if result != 0 {
-        close(fd)
-        return nil
-    }
-    var timeout = timeval(tv_sec: 20, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    return fd
-}
-
-/// Reads until the peer closes; true when it did (false on the 20 s receive timeout).
-func readsUntilClosed(_ fd: Int32) -> Bool {
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n == 0 { return true }
-        if n < 0 { return errno == ECONNRESET }
-    }
 }
 
 @Suite(.serialized) struct LifecycleHookTests {

@@ -2,6 +2,7 @@ import Foundation
 import OctopusCluster
 import OctopusSystem
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -116,18 +117,8 @@ import Glibc
         #expect(!scratch.read("logs/app.log").contains("spawned"))
 
         chmod(scratch.path + "/run", 0o700)
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
         let path = scratch.path + "/run/control.sock"
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8))
-            raw[path.utf8.count] = 0
-        }
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let listener = try RawListener(path: path)
         chmod(path, 0o666)
         let wideSocket = try await runProgram(octopusBinary, ["start"], in: scratch.path)
         #expect(wideSocket.status == .exited(1))
@@ -136,12 +127,13 @@ import Glibc
 
         // A run directory that belongs to someone else (root can make one for the test).
         if geteuid() == 0 {
-            unlink(path)
+            chmod(path, 0o600)
             chown(scratch.path + "/run", 65534, 65534)
             let foreign = try await runProgram(octopusBinary, ["start"], in: scratch.path)
             #expect(foreign.status == .exited(1))
             #expect(foreign.stderr.contains("run belongs to user id 65534, not to this user (0); refusing to use it"), "\(foreign.stderr)")
         }
+        _ = listener
     }
 
     @Test func aBadClusterSectionIsAnErrorWithItsKeyPathAndStartsNothing() async throws {

@@ -72,15 +72,18 @@ func memoryAddress() -> RPCAddress {
     .inProcess("test-\(socketCounter.wrappingAdd(1, ordering: .relaxed).oldValue)")
 }
 
-/// Test options: short reconnection delays, heartbeats off unless asked.
+/// Test options: short reconnection delays, heartbeats off unless asked, a handshake timeout no busy machine reaches.
 func testOptions(secret: String? = nil) -> RPCOptions {
     var options = RPCOptions(secret: secret)
     options.reconnectMinimumDelay = .milliseconds(10)
     options.reconnectMaximumDelay = .milliseconds(200)
     options.heartbeatInterval = nil
+    // Generous: a handshake must not time out because the machine is busy (the test of the timeout sets its own).
+    options.handshakeTimeout = .seconds(60)
     return options
 }
 
+@discardableResult
 func expectRPCError(
     _ code: RPCError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
 ) async -> RPCError? {
@@ -94,76 +97,6 @@ func expectRPCError(
     } catch {
         Issue.record("expected RPC error \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
         return nil
-    }
-}
-
-/// Calls `body` with the `sockaddr` of a Unix socket path and its length (for connect and bind).
-func withUnixAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        let bytes = Array(path.utf8)
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-}
-
-/// A plain blocking Unix-socket client, for sending bytes that no well-behaved endpoint would.
-final class RawSocket: @unchecked Sendable {
-    let fd: Int32
-
-    init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        let result = withUnixAddress(path) { Glibc.connect(fd, $0, $1) }
-        if result != 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit { close(fd) }
-
-    func send(_ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
-            offset += n
-        }
-    }
-
-    /// Ends the sending side (the peer reads end of stream).
-    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
-
-    /// Reads until the peer closes; true when it did (false on the 20 s receive timeout).
-    func readUntilClosed() -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { return true }
-            if n < 0 { return errno == ECONNRESET }
-        }
-    }
-}
-
-/// A Unix socket that listens and never answers (connections complete in the kernel's backlog).
-final class RawListener {
-    let fd: Int32
-    let path: String
-
-    init(path: String) throws {
-        self.path = path
-        unlink(path)
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        let result = withUnixAddress(path) { bind(fd, $0, $1) }
-        if result != 0 || listen(fd, 8) != 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    }
-
-    deinit {
-        close(fd)
-        unlink(path)
     }
 }
 
