@@ -156,10 +156,10 @@ actor Supervisor {
             throw ClusterError(.startFailed, "no worker started:\n\(reasons)")
         }
         phase = .running
-        for (slot, why) in failures {
-            log.error("\(slot) did not start: \(why)")
-            crashed(slot)
-        }
+        for (slot, why) in failures { log.error("\(slot) did not start: \(why)") }
+        // Restarted like any crash: the workers that did not start, and any child that was ready and has exited
+        // while the others started.
+        for slot in slots.keys.sorted() where slots[slot]?.current == nil { crashed(slot) }
         // Everyone learns who is there before hearing that the cluster is ready (the agent then starts its timers).
         publishMembership()
         for child in children.values where child.state == .ready { announceClusterReady(to: child) }
@@ -319,17 +319,16 @@ actor Supervisor {
         child.state = .stopping
         children[pid] = child
         log.info("\(child.identity) is stopping: \(reason)")
+        // A worker is replaced now, while it finishes what it runs: the number of live workers does not dip. (The
+        // agent is replaced once it has exited: the timers have one owner.)
         let replaceNow = phase == .running && slots[child.slot]?.current == pid && child.slot.role == .worker
         router.stopping(pid, vacate: replaceNow)
         publishMembership()
-        guard phase == .running, slots[child.slot]?.current == pid else { return }
-        if case .worker = child.slot {
-            // Replaced now, while it finishes what it runs: the number of live workers does not dip.
-            slots[child.slot]?.current = nil
-            slots[child.slot]?.restarts += 1
-            log.info("starting a replacement for \(child.identity) while it finishes")
-            if spawn(child.slot) == nil { crashed(child.slot) }
-        }
+        guard replaceNow else { return }
+        slots[child.slot]?.current = nil
+        slots[child.slot]?.restarts += 1
+        log.info("starting a replacement for \(child.identity) while it finishes")
+        if spawn(child.slot) == nil { crashed(child.slot) }
     }
 
     func registerGroup(_ branch: String?, _ pgid: Int32) -> Bool {
