@@ -12,6 +12,8 @@
 //   FIXTURE_HANG_HOOK=willReady:worker:N     that hook of that process never returns
 //   FIXTURE_HOOKS=1                          every lifecycle hook appends "STAGE NAME" to hooks.log; beforeClose logs
 //   FIXTURE_WORKERS_IN_CODE=N                configWillLoad sets cluster.workers to N
+//   FIXTURE_SLOW_START=worker:N              that process takes 2 s in didLoad
+//   FIXTURE_EXIT_SOON=worker:N               the first such process exits (status 3) 0.5 s after its didLoad
 //   FIXTURE_SERVE=1                          every worker answers each connection on the cluster's first listening
 //                                            socket with "worker N PID" and closes it
 import Foundation
@@ -149,6 +151,14 @@ if environment["FIXTURE_HOOKS"] != nil {
 }
 
 app.didLoad { context in
+    if selects("FIXTURE_SLOW_START", context.identity) { try await Task.sleep(for: .seconds(2)) }
+    if selects("FIXTURE_EXIT_SOON", context.identity), !FileManager.default.fileExists(atPath: "exited-soon") {
+        append("exited-soon", "\(context.identity)")
+        Task {
+            try await Task.sleep(for: .milliseconds(500))
+            exit(3)
+        }
+    }
     if selects("FIXTURE_CRASH", context.identity) {
         FileHandle.standardError.write(Data("fixture: crashing as asked (\(context.identity))\n".utf8))
         exit(3)

@@ -507,3 +507,18 @@ func waitForProcess(_ cluster: RunningCluster, _ match: (ProcessStatus) -> Bool)
         }
     }
 }
+
+@Suite(.serialized) struct StartupTests {
+    @Test func aChildThatExitsWhileOthersAreStartingIsRestartedOnceTheClusterRuns() async throws {
+        let scratch = try Scratch()
+        try scratch.config(clusterConfig(workers: 2))
+        // Worker 2 takes 2 s to start; worker 1 is ready at once and exits while worker 2 is still starting.
+        let environment = ["FIXTURE_SLOW_START": "worker:2", "FIXTURE_EXIT_SOON": "worker:1"]
+        try await withCluster(scratch, environment: environment) { cluster in
+            #expect(await cluster.waitUntilReady())
+            let replaced = await waitForProcess(cluster) { $0.workerID == 1 && $0.restarts == 1 && $0.state == "ready" }
+            #expect(replaced != nil, "\(cluster.log)")
+            #expect(cluster.log.contains("restarting the worker 1 in"))
+        }
+    }
+}
