@@ -177,9 +177,10 @@ public final class OctopusApplication: Sendable {
             return 1
         }
         if let workers = options.workers { config.cluster.workers = workers }
+        let rotation = RotationRelay()
         let logging: LogSystem
         do {
-            logging = try LogSystem(config.log)
+            logging = try LogSystem(config.log, coordination: rotation.follower)
         } catch {
             printError("octopus: \(error)")
             Daemon.notifyFailed("\(error)")
@@ -187,7 +188,7 @@ public final class OctopusApplication: Sendable {
         }
         logging.bootstrap(metadataProvider: ClusterMaster.metadataProvider(for: identity))
         let code = await ClusterMaster.run(
-            configuration: config, logging: logging, arguments: arguments,
+            configuration: config, logging: logging, rotation: rotation, arguments: arguments,
             ready: { pid in Daemon.notifyReady(pid) }, failed: { Daemon.notifyFailed($0) })
         try? await logging.shutdown()
         return code
@@ -237,9 +238,11 @@ public final class OctopusApplication: Sendable {
         } catch {
             return failed("\(error)")
         }
+        // The agent rolls every rotating file; the others follow (see RotationRelay).
+        let rotation = RotationRelay()
         let logging: LogSystem
         do {
-            logging = try LogSystem(config.log)
+            logging = try LogSystem(config.log, coordination: rotation.coordination(for: identity.role))
         } catch {
             return failed("\(error)")
         }
@@ -250,7 +253,7 @@ public final class OctopusApplication: Sendable {
             logging.shutdownNow()
             return failed(message)
         }
-        let child = ClusterChild(launch, messenger: messenger, logger: runtimeLog) { logging.reopenFiles() }
+        let child = ClusterChild(launch, messenger: messenger, logging: logging, rotation: rotation, logger: runtimeLog)
 
         // Every process knows every task; the agent times them, workers run them.
         let tasks = schedules.all + config.schedule.tasks.map(\.scheduledTask)

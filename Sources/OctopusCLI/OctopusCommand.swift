@@ -40,11 +40,14 @@ struct ConfigOptions: ParsableArguments {
 }
 
 extension ConfigOptions {
-    /// Loads the configuration and opens its log system; a file that cannot be opened exits 1.
+    /// Loads the configuration and opens its log system; a file that cannot be opened exits 1. While the service runs
+    /// (its pid file is locked), this process writes the shared files but never rolls or recovers them: the service's
+    /// agent owns that.
     func loadWithLogging() throws -> (OctopusConfiguration, LogSystem) {
         let configuration = try load()
+        let running = ClusterControl.isRunning(runDirectory: configuration.cluster.runDirectory)
         do {
-            return (configuration, try LogSystem(configuration.log))
+            return (configuration, try LogSystem(configuration.log, coordination: running ? .follower { _ in } : .alone))
         } catch {
             printError(error.description)
             throw ExitCode(1)

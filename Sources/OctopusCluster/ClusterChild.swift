@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import OctopusLog
 import NIOCore
 import OctopusRPC
 public import OctopusSchedule
@@ -73,16 +74,15 @@ public final class ClusterChild: Sendable {
     public let messenger: Messenger
     let listeningSockets: [(address: ListenAddress, descriptor: Int32)]
     let branch: RPCBranch
+    private let rotation: RotationRelay
     private let logger: Logger
     private let clusterReadyLatch = Latch()
     private let masterGoneOnce = ResumeOnce<String>()
     private let members = Mutex<Membership?>(nil)
 
     /// - Parameters:
-    ///   - reopenFiles: what SIGHUP to the master makes every process do.
-    public init(
-        _ launch: ChildLaunch, messenger: Messenger, logger: Logger, reopenFiles: @escaping @Sendable () -> Void
-    ) {
+    ///   - logging: this process's logging system, made with `rotation.coordination(for: launch.identity.role)`.
+    public init(_ launch: ChildLaunch, messenger: Messenger, logging: LogSystem, rotation: RotationRelay, logger: Logger) {
         identity = launch.identity
         masterPID = launch.masterPID
         listeningSockets = launch.listeningSockets
@@ -104,7 +104,20 @@ public final class ClusterChild: Sendable {
             }
             messenger?.receive(envelope)
         }
-        handlers.onMessage(ClusterMessage.reopen) { _, _ in reopenFiles() }
+        // SIGHUP to the master: every file; a roll by the agent: one file, answered once done. Reopening waits for the
+        // writer thread, so it runs off the event loop.
+        handlers.onMessage(ClusterMessage.reopen) { _, _ in Task.detached { logging.reopenFiles() } }
+        handlers.register(ReopenFile.self) { file in
+            await Task.detached { logging.reopen(file: file) }.value
+            return true
+        }
+        if launch.identity.role == .agent {
+            handlers.onMessage(ClusterMessage.rollRequest) { body, _ in
+                let file = String(buffer: body)
+                Task.detached { logging.rollIfOversized(file: file) }
+            }
+        }
+        self.rotation = rotation
         handlers.onMessage(ClusterMessage.members) { [weak self] body, _ in
             guard let membership = try? JSONDecoder().decode(Membership.self, from: Data(body.readableBytesView)) else {
                 return
@@ -130,6 +143,7 @@ public final class ClusterChild: Sendable {
         learn(try await branch.call(MembersQuery.self, 0))
         messenger.attach(branch: branch, identity: identity, logger: logger) { [weak self] in self?.membership }
         CommandProcessGroups.observer = GroupRecorder(branch: branch)
+        rotation.connect(branch, logger: logger)
     }
 
     /// Keeps the newest membership the master told.

@@ -18,6 +18,11 @@ public enum ClusterControl {
         public var signalled: Bool
     }
 
+    /// Whether a service runs with this run directory (a live process holds its pid file's lock).
+    public static func isRunning(runDirectory: String) -> Bool {
+        PidFile.holder(RunDirectory(path: runDirectory).pidFile) != nil
+    }
+
     /// The state of the service whose run directory is `runDirectory`. Throws `.notRunning` when nothing holds its
     /// pid file, `.control` when the master does not answer.
     public static func status(runDirectory: String, timeout: Duration = .seconds(5)) async throws(ClusterError) -> ClusterStatus {

@@ -22,8 +22,11 @@ public enum ClusterMaster {
     ///   - arguments: the command line the children are started with (this process's own).
     ///   - ready: called once every process is ready (a daemon's launcher is told then).
     ///   - failed: called with the reason when the start fails.
+    /// - Parameters:
+    ///   - rotation: the relay the master's logging system was made with (`rotation.follower`).
     public static func run(
-        configuration: OctopusConfiguration, logging: LogSystem, arguments: [String] = CommandLine.arguments,
+        configuration: OctopusConfiguration, logging: LogSystem, rotation: RotationRelay = RotationRelay(),
+        arguments: [String] = CommandLine.arguments,
         ready: @escaping @Sendable (Int32) -> Void = { _ in }, failed: @escaping @Sendable (String) -> Void = { _ in }
     ) async -> Int32 {
         let cluster = configuration.cluster
@@ -80,6 +83,7 @@ public enum ClusterMaster {
             cluster: cluster, executable: "/proc/self/exe", arguments: arguments, environment: environment,
             secret: secret, rpc: rpc, logging: logging, log: log, runDirectory: runDirectory.path, listeners: listeners)
         register(handlers, supervisor)
+        rotation.connectMaster { file in supervisor.forwardRollRequest(file) }
 
         let control = RPCMaster(id: "control", handlers: controlHandlers(supervisor), options: RPCOptions(), logger: rpcLog)
         do {
@@ -126,6 +130,8 @@ public enum ClusterMaster {
         }
         let router = supervisor.router
         handlers.onMessage(ClusterMessage.send) { body, _ in router.route(body) }
+        handlers.onMessage(ClusterMessage.rollRequest) { body, _ in supervisor.forwardRollRequest(String(buffer: body)) }
+        handlers.register(RollBarrier.self) { file, context in await supervisor.rollBarrier(file: file, from: context.caller) }
         handlers.register(MembersQuery.self) { _ in router.membership }
     }
 

@@ -42,6 +42,21 @@ struct RunTick: RPCAction {
     static let name = "octopus.schedule.run"
 }
 
+/// Agent → master: the agent rolled this file (a configured file name); answers once every other process has reopened
+/// it (or is gone, or the deadline passed), so that the rolled file can be archived.
+struct RollBarrier: RPCAction {
+    typealias Input = String
+    typealias Output = Bool
+    static let name = "octopus.log.barrier"
+}
+
+/// Master → child: reopen the file appenders writing this file; answers once they write to the path anew.
+struct ReopenFile: RPCAction {
+    typealias Input = String
+    typealias Output = Bool
+    static let name = "octopus.log.reopen"
+}
+
 /// Control socket: the whole cluster's state.
 struct ControlStatus: RPCAction {
     typealias Input = Int
@@ -66,6 +81,8 @@ enum ClusterMessage {
     static let clusterReady = "octopus.cluster.clusterReady"
     /// master → child: reopen every log file (SIGHUP to the master).
     static let reopen = "octopus.cluster.reopen"
+    /// follower → master → agent: a file has grown past its maxLogSize; roll it (body: the file name).
+    static let rollRequest = "octopus.log.rollRequest"
     /// master → child: every live process, whenever that changes (a `Membership`, JSON).
     static let members = "octopus.cluster.members"
     /// master → child: a messenger message (an envelope).

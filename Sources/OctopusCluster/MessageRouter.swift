@@ -102,6 +102,14 @@ final class MessageRouter: Sendable {
 
     var droppedTotal: Int { state.withLock { $0.droppedTotal } }
 
+    /// The branch of the process serving `slot` now, if it is ready.
+    func readyBranch(of slot: Supervisor.Slot) -> String? {
+        state.withLock { state in
+            guard let pid = state.current[slot], let member = state.members[pid], member.state == .ready else { return nil }
+            return member.identity.branchID
+        }
+    }
+
     /// Every live process and whether it serves its slot now, with a version that grows with each change.
     var membership: Membership {
         state.withLock { state in

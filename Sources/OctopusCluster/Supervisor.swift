@@ -549,6 +549,49 @@ actor Supervisor {
         log.info("rolling restart done")
     }
 
+    // MARK: Log rotation
+
+    /// A follower's request to roll `file` goes to the agent, which owns rotation (dropped while no agent is ready:
+    /// the follower asks again while the file stays too big).
+    nonisolated func forwardRollRequest(_ file: String) {
+        guard let agent = router.readyBranch(of: .agent) else { return }
+        try? rpc.send(ClusterMessage.rollRequest, body: ByteBuffer(string: file), to: agent)
+    }
+
+    /// How long the agent's barrier waits for a process to reopen a rolled file before it is archived anyway.
+    static let reopenDeadline: Duration = .seconds(10)
+
+    /// The agent rolled `file`: every other process (the master too) reopens it; returns once each has, or is gone,
+    /// or the deadline has passed (logged).
+    func rollBarrier(file: String, from caller: String?) async -> Bool {
+        logging.reopen(file: file)
+        let others = children.values.map(\.identity).filter { $0.branchID != caller }
+        let deadline = ContinuousClock.now + Self.reopenDeadline
+        await withTaskGroup(of: Void.self) { group in
+            for identity in others {
+                group.addTask { await self.reopen(file, in: identity, before: deadline) }
+            }
+        }
+        return true
+    }
+
+    /// Asks one process to reopen `file`, waiting for a process still starting to bind; gives up (logged) at the
+    /// deadline, and at once for a process that is gone.
+    private nonisolated func reopen(_ file: String, in identity: ProcessIdentity, before deadline: ContinuousClock.Instant) async {
+        while ContinuousClock.now < deadline {
+            do {
+                _ = try await rpc.call(ReopenFile.self, file, on: identity.branchID, timeout: deadline - ContinuousClock.now)
+                return
+            } catch {
+                guard await isAlive(identity.pid) else { return }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        log.warning("\(identity) did not reopen \(file) within \(Self.reopenDeadline) after a roll; archiving it anyway")
+    }
+
+    private func isAlive(_ pid: Int32) -> Bool { children[pid] != nil }
+
     // MARK: Membership
 
     /// Tells every child who is in the cluster now (the messenger's `sendTo(pid:)` and calls, the agent's

@@ -45,10 +45,12 @@ public final class LogSystem: Service, Sendable {
     /// - Parameters:
     ///   - clock: where event times come from (tests pass a fixed clock).
     ///   - environment: the pid and host name layouts print.
+    ///   - coordination: who rolls rotating files when several processes write them (see ``RotationCoordination``).
     public init(
         _ configuration: LogConfiguration,
         clock: LogClock = .system,
-        environment: LayoutEnvironment = .current
+        environment: LayoutEnvironment = .current,
+        coordination: RotationCoordination = .alone
     ) throws(LogSystemError) {
         let issues = configuration.validate()
         if !issues.isEmpty {
@@ -62,7 +64,8 @@ public final class LogSystem: Service, Sendable {
         var built: [String: any LogAppender] = [:]
         var owned: [any LogAppender] = []
         let maintenance = MaintenanceQueue()
-        let context = BuildContext(environment: environment, clock: clock, maintenance: maintenance)
+        let context = BuildContext(
+            environment: environment, clock: clock, maintenance: maintenance, coordination: coordination)
         do throws(LogSystemError) {
             // Appenders that hold something first, then each filter once its target exists (validation has
             // ruled out missing targets and cycles, so every round builds at least one).
@@ -100,6 +103,7 @@ public final class LogSystem: Service, Sendable {
         var environment: LayoutEnvironment
         var clock: LogClock
         var maintenance: MaintenanceQueue
+        var coordination: RotationCoordination
     }
 
     private static func make(
@@ -122,8 +126,15 @@ public final class LogSystem: Service, Sendable {
                 }
                 return existing
             }
-            let rotator = rotation.map { Rotator(path: target.name, options: $0, maintenance: context.maintenance, clock: context.clock) }
-            let made = try LogWriter(target: target, options: appender.writer, rotator: rotator, clock: context.clock) { count in
+            let rotator = rotation.map {
+                Rotator(
+                    path: target.name, options: $0, maintenance: context.maintenance, clock: context.clock,
+                    announce: context.coordination.announce)
+            }
+            let made = try LogWriter(
+                target: target, options: appender.writer, rotator: rotator, coordination: context.coordination,
+                clock: context.clock
+            ) { count in
                 let record = LogRecord(
                     level: .warn,
                     category: "octopus",
@@ -267,6 +278,27 @@ public final class LogSystem: Service, Sendable {
     /// Closes and reopens every file appender's file (after an external tool moved the files away).
     public func reopenFiles() {
         for case let appender as WriterAppender in ownedAppenders { appender.reopen() }
+    }
+
+    /// Reopens the file appenders writing `file` (a configured file name): the owner of a rolled file asks this of
+    /// every other process before archiving it. Returns once they write to the path anew.
+    public func reopen(file: String) {
+        for case let appender as WriterAppender in ownedAppenders where appender.targetName == file { appender.reopen() }
+    }
+
+    /// Rolls `file` now if it has grown past its `maxLogSize`, whoever wrote it (a follower's request to the owner).
+    public func rollIfOversized(file: String) {
+        for case let appender as WriterAppender in ownedAppenders where appender.targetName == file {
+            appender.writer.rollIfOversized()
+        }
+    }
+
+    /// The configured names of the files this system rolls (appenders with rotation).
+    public var rotatingFiles: [String] {
+        ownedAppenders.compactMap { appender in
+            guard let writer = (appender as? WriterAppender)?.writer, writer.rotator != nil else { return nil }
+            return writer.target.name
+        }
     }
 
     /// Rolls every file appender whose period has ended by the system's clock, now. (Writers do this themselves at

@@ -95,6 +95,8 @@ final class LogWriter: @unchecked Sendable {
     let options: WriterOptions
     /// Rolling by size and period, for rotated files.
     let rotator: Rotator?
+    /// Whether this process rolls the file, or another one does (see ``RotationCoordination``).
+    let coordination: RotationCoordination
     private let clock: LogClock
     private let lock = ConditionLock()
     private let dropNotice: @Sendable (Int) -> [UInt8]
@@ -109,6 +111,7 @@ final class LogWriter: @unchecked Sendable {
     private var reopenRequested = false
     private var rollRequested = false
     private var rotationCheckRequested = false
+    private var sizeCheckRequested = false
     private var stopping = false
     private var stopped = false
     private var writerIdle = false
@@ -132,6 +135,8 @@ final class LogWriter: @unchecked Sendable {
     private var failing = false
     private var failedWrites = 0
     private var linesLostInEpisode = 0
+    /// Follower: when it last asked the owner to roll (monotonic seconds).
+    private var lastRollRequest: Double = 0
 
     /// Opens the target (creating parent directories) and starts the writer thread.
     ///
@@ -140,12 +145,14 @@ final class LogWriter: @unchecked Sendable {
         target: WriterTarget,
         options: WriterOptions,
         rotator: Rotator? = nil,
+        coordination: RotationCoordination = .alone,
         clock: LogClock = .system,
         dropNotice: @escaping @Sendable (Int) -> [UInt8]
     ) throws(LogSystemError) {
         self.target = target
         self.options = options
         self.rotator = rotator
+        self.coordination = coordination
         self.clock = clock
         self.dropNotice = dropNotice
         self.currentPath = target.name
@@ -157,7 +164,8 @@ final class LogWriter: @unchecked Sendable {
             let now = clock.now().seconds
             if let rotator {
                 try Self.createDirectory(for: path)
-                rotator.recover(now: now)
+                // Recovery renames and archives: the owner's work, never a follower's.
+                if !coordination.isFollower { rotator.recover(now: now) }
                 currentPath = rotator.hotPath(at: now)
                 if let period = rotator.period {
                     periodStart = period.start(containing: now)
@@ -231,6 +239,12 @@ final class LogWriter: @unchecked Sendable {
     /// Rolls the file now (whatever its size or period), after writing what is buffered, and waits.
     func roll() {
         requestAndWait { $0.rollRequested = true }
+    }
+
+    /// Rolls now if the file (written by any process) has grown past `maxLogSize` (an owner asked by a follower), and
+    /// waits.
+    func rollIfOversized() {
+        requestAndWait { $0.sizeCheckRequested = true }
     }
 
     /// Rolls now if a period boundary has passed by the clock (the writer's own timer does this too; with an
@@ -323,6 +337,8 @@ final class LogWriter: @unchecked Sendable {
             let rollNow = rollRequested
             rollRequested = false
             rotationCheckRequested = false
+            let checkSize = sizeCheckRequested
+            sizeCheckRequested = false
             let isFinal = stopping
             var noticeCount = 0
             // Report drops once the pressure has eased (this batch is under half the buffer), on flush or
@@ -337,6 +353,8 @@ final class LogWriter: @unchecked Sendable {
             flushRequested = false
             lock.unlock()
 
+            // A follower told to reopen takes up the current period first: the old period's file is being archived.
+            if reopen, coordination.isFollower, periodEnded() { rollForPeriod() }
             if reopen { reopenFile() }
             if periodEnded() { rollForPeriod() }
             let noticeBytes = noticeCount > 0 ? dropNotice(noticeCount) : []
@@ -348,6 +366,10 @@ final class LogWriter: @unchecked Sendable {
                 if case .written = result, wantsFsync, fd >= 0 { fdatasync(fd) }
             }
             if rollNow { roll(bySize: true) }
+            if checkSize, let maxSize = rotator?.options.maxLogSize {
+                refreshFileSize()
+                if fileSize > maxSize { roll(bySize: true) }
+            }
             let written = batch.count
             batch.removeAll(keepingCapacity: true)
             if batch.capacity > options.bufferSize * 2 { batch = []; batch.reserveCapacity(options.bufferSize) }
@@ -431,6 +453,21 @@ final class LogWriter: @unchecked Sendable {
     /// larger than that, and no line is ever split across files.
     private func writeRotating(_ batch: UnsafeBufferPointer<UInt8>) -> WriteResult {
         guard let maxSize = rotator?.options.maxLogSize, let base = batch.baseAddress else { return writeAll(batch) }
+        if let requestRoll = coordination.requestRoll {
+            // Another process rolls: write everything, and ask it to roll once the file is past its size.
+            let result = writeAll(batch)
+            let now = Self.monotonicSeconds()
+            if now - lastRollRequest >= 0.02 {
+                refreshFileSize()
+                if fileSize > maxSize {
+                    lastRollRequest = now
+                    requestRoll(target.name)
+                }
+            }
+            return result
+        }
+        // Other processes write the file too: its size is what the file says, not what this process wrote.
+        if coordination.isShared { refreshFileSize() }
         var start = 0
         var result = WriteResult.written
         while start < batch.count {
@@ -474,6 +511,19 @@ final class LogWriter: @unchecked Sendable {
     private func rollForPeriod() {
         guard let rotator, let period = rotator.period else { return }
         let now = clock.now().seconds
+        if coordination.isFollower {
+            // The owner rolls; a follower only moves to the new period's file when the hot file carries the date.
+            periodStart = period.start(containing: now)
+            periodEnd = period.next(after: periodStart)
+            let path = rotator.hotPath(at: now)
+            if path != currentPath {
+                currentPath = path
+                reopenFile()
+            }
+            return
+        }
+        // Other processes write the file too: whether it is empty is the file's to say.
+        if coordination.isShared { refreshFileSize() }
         if fileSize > 0 || rotator.options.alwaysIncludePattern {
             if fd >= 0 { close(fd) }
             fd = -1
@@ -487,7 +537,8 @@ final class LogWriter: @unchecked Sendable {
 
     /// Rolls the hot file now (by size, or on request) within the current period.
     private func roll(bySize: Bool) {
-        guard let rotator, fileSize > 0 else { return }
+        if coordination.isShared { refreshFileSize() }
+        guard let rotator, fileSize > 0, !coordination.isFollower else { return }
         if fd >= 0 { close(fd) }
         fd = -1
         rotator.roll(hotPath: currentPath, periodStart: rotator.isDated ? periodStart : nil, bySize: bySize)
@@ -509,6 +560,12 @@ final class LogWriter: @unchecked Sendable {
             return
         }
         reopenFile()
+    }
+
+    /// The open file's size as the file system has it (other processes append too).
+    private func refreshFileSize() {
+        var st = stat()
+        if fd >= 0, fstat(fd, &st) == 0 { fileSize = Int(st.st_size) }
     }
 
     private func reopenFile() {

@@ -14,6 +14,9 @@
 //   FIXTURE_WORKERS_IN_CODE=N                configWillLoad sets cluster.workers to N
 //   FIXTURE_SLOW_START=worker:N              that process takes 2 s in didLoad
 //   FIXTURE_EXIT_SOON=worker:N               the first such process exits (status 3) 0.5 s after its didLoad
+//   FIXTURE_LOG_STREAM=N                     once the cluster is ready, every worker logs N lines (category fixture,
+//                                            "worker W line I" padded with FIXTURE_LOG_PAD x's), 1000 at a time with
+//                                            FIXTURE_LOG_SPREAD_MS between, then appends its id to logged.txt
 //   FIXTURE_SERVE=1                          every worker answers each connection on the cluster's first listening
 //                                            socket with "worker N PID" and closes it
 import Foundation
@@ -209,6 +212,20 @@ app.messenger.on("ping", as: Note.self) { note, _ in
 app.messenger.handle(WhoAreYou.self) { _ in getpid() }
 
 app.serverDidReady { context in
+    if context.role == .worker, let count = environment["FIXTURE_LOG_STREAM"].flatMap(Int.init) {
+        let pad = String(repeating: "x", count: environment["FIXTURE_LOG_PAD"].flatMap(Int.init) ?? 0)
+        let spread = environment["FIXTURE_LOG_SPREAD_MS"].flatMap(Int.init) ?? 0
+        let id = context.workerID ?? 0
+        Task.detached {
+            let logger = Logger(label: "fixture")
+            for i in 0..<count {
+                logger.info("worker \(id) line \(i) \(pad)")
+                if i % 1000 == 999, spread > 0 { try? await Task.sleep(for: .milliseconds(spread)) }
+            }
+            context.logging.flush()
+            append("logged.txt", "\(id)")
+        }
+    }
     if selects("FIXTURE_GARBAGE", context.identity), !FileManager.default.fileExists(atPath: "garbage-written") {
         append("garbage-written", "\(context.identity)")
         let garbage = Array("this is not a frame at all\n".utf8)

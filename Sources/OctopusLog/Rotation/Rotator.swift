@@ -60,6 +60,11 @@ final class Rotator: Sendable {
     let period: RollPeriod?
     let maintenance: MaintenanceQueue
     let clock: LogClock
+    /// The owner's announcement of a roll to the other writers, and its wait, before archiving, until none of them
+    /// writes the rolled file (see ``RotationCoordination``); nil when this process is the only writer.
+    let announce: (@Sendable (String) -> @Sendable () -> Void)?
+    /// The appender's file name, which the barrier is told.
+    let file: String
     private struct Counts {
         var rolls = 0
         var archived = 0
@@ -68,9 +73,14 @@ final class Rotator: Sendable {
     private let counts = Mutex(Counts())
     private let pendingSerial = Mutex(0)
 
-    init(path: String, options: RotationOptions, maintenance: MaintenanceQueue, clock: LogClock) {
+    init(
+        path: String, options: RotationOptions, maintenance: MaintenanceQueue, clock: LogClock,
+        announce: (@Sendable (String) -> @Sendable () -> Void)? = nil
+    ) {
         self.options = options
         self.clock = clock
+        self.announce = announce
+        self.file = path
         self.names = RollingFileNames(path: path, keepFileExt: options.keepFileExt, separator: options.fileNameSep, compress: options.compress)
         self.period = options.pattern.flatMap { RollPeriod(pattern: $0, timeZone: options.timeZone) }
         self.maintenance = maintenance
@@ -111,7 +121,9 @@ final class Rotator: Sendable {
         let label = periodStart.flatMap { start in period.map { $0.label(start) } }
         if options.alwaysIncludePattern && !bySize && isDated {
             // The hot file already has its final name: compress it (when asked) and apply retention.
+            let othersDone = announce?(file)
             maintenance.enqueue { [self] in
+                othersDone?()
                 self.compressIfAsked(hotPath)
                 self.applyRetention()
             }
@@ -124,7 +136,12 @@ final class Rotator: Sendable {
         let pending = names.path(names.pendingPrefix + "\(getpid())-\(serial)")
         guard rename(hotPath, pending) == 0 else { return }  // nothing to roll (removed meanwhile)
         let indexed = options.maxLogSize != nil
-        maintenance.enqueue { [self] in self.finishRoll(pending: pending, label: label, indexed: indexed) }
+        // The other writers are told now; the rolled file is named and archived once none writes it any more.
+        let othersDone = announce?(file)
+        maintenance.enqueue { [self] in
+            othersDone?()
+            self.finishRoll(pending: pending, label: label, indexed: indexed)
+        }
     }
 
     // MARK: - On the maintenance thread

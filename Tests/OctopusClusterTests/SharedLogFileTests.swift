@@ -1,0 +1,96 @@
+import Foundation
+import OctopusLog
+import OctopusSystem
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Several processes writing one rotating file: the agent rolls it, the others reopen before it is archived, and no
+/// line is lost, duplicated or split.
+@Suite(.serialized) struct SharedLogFileTests {
+    /// Every line of `lines` in the order the files were written (rolled files oldest first, then the hot file),
+    /// checked: each worker's lines 0..<count, each once, whole, in order.
+    func verify(_ lines: [String], workers: Int, count: Int) -> [String] {
+        var next = [Int: Int]()
+        var problems: [String] = []
+        for line in lines {
+            let parts = line.split(separator: " ")
+            guard parts.count >= 4, parts[0] == "worker", let worker = Int(parts[1]), parts[2] == "line", let n = Int(parts[3]),
+                parts.count == 4 || parts[4].allSatisfy({ $0 == "x" })
+            else {
+                problems.append("not a whole line: \(line.prefix(120))")
+                continue
+            }
+            if next[worker, default: 0] != n { problems.append("worker \(worker): expected line \(next[worker, default: 0]), found \(n)") }
+            next[worker] = n + 1
+        }
+        for worker in 1...workers where next[worker] != count {
+            problems.append("worker \(worker): \(next[worker] ?? 0) of \(count) lines")
+        }
+        if lines.count != workers * count { problems.append("\(lines.count) lines in all, expected \(workers * count)") }
+        return problems
+    }
+
+    func read(_ path: String) throws -> [String] {
+        let bytes = path.hasSuffix(".gz") ? try LogArchive.decompress(path) : Array(FileManager.default.contents(atPath: path) ?? Data())
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    func run(appender: String, environment: [String: String], count: Int) async throws -> (files: [String], scratch: Scratch, log: String) {
+        let scratch = try Scratch()
+        try scratch.config(clusterConfig(workers: 4))
+        try scratch.config("log:\n  appenders:\n    lines: \(appender)\n", name: "config.local.yaml")
+        var log = ""
+        try await withCluster(scratch, environment: environment.merging(["FIXTURE_LOG_STREAM": "\(count)"]) { $1 }) { cluster in
+            #expect(await cluster.waitUntilReady())
+            #expect(await waitUntil(within: .seconds(120)) { scratch.lines("logged.txt").count == 4 }, "\(cluster.log)")
+            cluster.master.signal(SIGTERM)
+            #expect(await cluster.exit() == .exited(0))
+            log = cluster.log
+        }
+        let names = (try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/logs")).filter { $0.hasPrefix("lines.log") }
+        return (names, scratch, log)
+    }
+
+    @Test func fourWorkersWriteOneFileRolledBySizeAndEveryLineIsKeptOnceInOrder() async throws {
+        let count = 50_000
+        let (names, scratch, log) = try await run(
+            appender: "{ type: file, filename: logs/lines.log, maxLogSize: 1M, backups: 100, compress: true, layout: { type: messagePassThrough } }",
+            environment: ["FIXTURE_LOG_PAD": "80"], count: count)
+        // lines.log.N.gz, N = 1 the newest: read the highest index first, the hot file last.
+        let rolled = names.compactMap { name -> (Int, String)? in
+            let parts = name.split(separator: ".")
+            guard name.hasSuffix(".gz"), parts.count == 4, let index = Int(parts[2]) else { return nil }
+            return (index, name)
+        }.sorted { $0.0 > $1.0 }
+        #expect(rolled.count >= 10, "\(names.sorted())")
+        #expect(!names.contains { $0.contains("rolling") || $0.contains(".tmp") }, "\(names)")
+        var lines: [String] = []
+        for (_, name) in rolled { lines += try read(scratch.path + "/logs/" + name) }
+        lines += try read(scratch.path + "/logs/lines.log")
+        let problems = verify(lines, workers: 4, count: count)
+        #expect(problems.isEmpty, "\(problems.prefix(10))")
+        #expect(!log.contains("did not reopen"), "\(log)")
+        print("size rolls: \(rolled.count) rolled files, \(lines.count) lines")
+    }
+
+    @Test func fourWorkersWriteOneFileRolledByDateAndEveryLineIsKeptOnceInOrder() async throws {
+        let count = 50_000
+        // A period of one second, so that the test sees several rolls in a few seconds.
+        let (names, scratch, log) = try await run(
+            appender: "{ type: dateFile, filename: logs/lines.log, pattern: yyyy-MM-dd-hh-mm-ss, numBackups: 1000, compress: true, layout: { type: messagePassThrough } }",
+            environment: ["FIXTURE_LOG_SPREAD_MS": "60"], count: count)
+        let rolled = names.filter { $0.hasSuffix(".gz") }.sorted()
+        #expect(rolled.count >= 2, "\(names.sorted())")
+        #expect(!names.contains { $0.contains("rolling") || $0.contains(".tmp") }, "\(names)")
+        var lines: [String] = []
+        for name in rolled { lines += try read(scratch.path + "/logs/" + name) }
+        lines += try read(scratch.path + "/logs/lines.log")
+        let problems = verify(lines, workers: 4, count: count)
+        #expect(problems.isEmpty, "\(problems.prefix(10))")
+        #expect(!log.contains("did not reopen"), "\(log)")
+        print("date rolls: \(rolled.count) rolled files, \(lines.count) lines")
+    }
+}
