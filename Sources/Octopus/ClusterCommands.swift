@@ -107,12 +107,13 @@ public enum ClusterCommands {
         } else if status.schedules.isEmpty {
             text += "\nschedules: none"
         } else {
-            var schedule = [["TASK", "TYPE", "SCHEDULE", "NEXT", "LAST OUTCOME", "RUNS", "FAILED"]]
+            var schedule = [["TASK", "TYPE", "SCHEDULE", "NEXT", "LAST OUTCOME", "BY", "RUNS", "FAILED", "NOT RUN"]]
             for task in status.schedules {
                 schedule.append([
                     task.name, task.type, task.schedule,
                     task.state == "active" ? (task.nextFire.map { ISOTime.format($0, in: .current, fractional: true) } ?? "-") : task.state,
-                    task.lastOutcome?.description ?? "-", String(task.runs), String(task.failures),
+                    task.lastOutcome?.description ?? "-", task.lastRunBy ?? "-", String(task.runs), String(task.failures),
+                    String(task.notRun),
                 ])
             }
             text += "\n\n" + table(schedule)

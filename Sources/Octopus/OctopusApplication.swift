@@ -261,19 +261,22 @@ public final class OctopusApplication: Sendable {
         var ticks: TickRunner?
         switch identity.role {
         case .agent:
-            let made = Scheduler(
+            let made = Mutex<Scheduler?>(nil)
+            let dispatcher = child.dispatcher(for: { made.withLock { $0 } }, log: logging.logger(label: "schedule"))
+            let built = Scheduler(
                 environment: config.environment, log: logging.logger(label: "schedule"),
-                makeLogger: { logging.logger(label: $0) }, configuration: config.value, dispatcher: child.dispatcher(),
+                makeLogger: { logging.logger(label: $0) }, configuration: config.value, dispatcher: dispatcher,
                 shutdownTimeout: config.schedule.shutdownTimeout)
             for task in tasks {
-                do { try made.register(task) } catch { return failedWithLogs("\(error)") }
+                do { try built.register(task) } catch { return failedWithLogs("\(error)") }
             }
-            child.serveScheduleStatus(made)
-            scheduler = made
+            made.withLock { $0 = built }
+            scheduler = built
         case .worker, .master:
+            // The agent writes each run's lines of the schedule log, with this worker's id and pid.
             let runner = JobRunner(
                 log: logging.logger(label: "schedule"), makeLogger: { logging.logger(label: $0) },
-                configuration: config.value)
+                configuration: config.value, logsRuns: false)
             let made = TickRunner(
                 runner: runner, tasks: tasks, shutdownTimeout: config.schedule.shutdownTimeout, name: identity.name)
             child.serveTicks(made)
@@ -391,10 +394,11 @@ private struct ChildRuntime: Service {
     }
 }
 
-/// Runs a service (the agent's scheduler) only once the whole cluster is ready.
+/// Runs the agent's scheduler once the whole cluster is ready; a replacement agent skips the `immediate` ticks (they
+/// run once per service start).
 private struct AfterClusterReady: Service {
     let child: ClusterChild
-    let service: any Service
+    let service: Scheduler
 
     func run() async throws {
         let proceed = await withTaskGroup(of: Bool.self) { group in
@@ -410,7 +414,9 @@ private struct AfterClusterReady: Service {
             group.cancelAll()
             return first
         }
-        if proceed { try await service.run() }
+        guard proceed else { return }
+        if child.isReplacementAgent { service.skipImmediateTicks() }
+        try await service.run()
     }
 }
 

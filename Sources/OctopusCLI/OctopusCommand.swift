@@ -45,9 +45,14 @@ extension ConfigOptions {
     /// agent owns that.
     func loadWithLogging() throws -> (OctopusConfiguration, LogSystem) {
         let configuration = try load()
+        return (configuration, try openLogging(configuration))
+    }
+
+    /// The log system of `configuration`; a file that cannot be opened exits 1.
+    func openLogging(_ configuration: OctopusConfiguration) throws -> LogSystem {
         let running = ClusterControl.isRunning(runDirectory: configuration.cluster.runDirectory)
         do {
-            return (configuration, try LogSystem(configuration.log, coordination: running ? .follower { _ in } : .alone))
+            return try LogSystem(configuration.log, coordination: running ? .follower { _ in } : .alone)
         } catch {
             printError(error.description)
             throw ExitCode(1)

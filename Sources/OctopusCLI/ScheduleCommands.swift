@@ -64,8 +64,12 @@ extension OctopusCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run one configured schedule now, once, and exit with its outcome.",
-            discussion: "Exit status: 0 finished, 1 failed, 124 timed out, 2 no such task or a bad configuration."
+            abstract: "Run one configured task now, once, and exit with its outcome.",
+            discussion: """
+                While the service runs, the task runs there, handed out by the agent as its type says (one worker, or \
+                every worker), and each worker's outcome is printed; otherwise it runs in this process.
+                Exit status: 0 finished, 1 failed, 124 timed out, 2 no such task or a bad configuration.
+                """
         )
 
         @OptionGroup var options: ConfigOptions
@@ -74,7 +78,39 @@ extension OctopusCommand {
         var name: String
 
         func run() async throws {
-            let (configuration, logging) = try options.loadWithLogging()
+            let configuration = try options.load()
+            let outcome: JobOutcome
+            if ClusterControl.isRunning(runDirectory: configuration.cluster.runDirectory) {
+                outcome = try await runInService(configuration)
+            } else {
+                outcome = try await runHere(configuration)
+            }
+            switch outcome {
+            case .finished: return
+            case .timedOut: throw ExitCode(124)
+            case .failed, .cancelled, .notRun: throw ExitCode(1)
+            }
+        }
+
+        private func runInService(_ configuration: OctopusConfiguration) async throws -> JobOutcome {
+            let result: RunNowResult
+            do {
+                result = try await ClusterControl.run(runDirectory: configuration.cluster.runDirectory, task: name)
+            } catch {
+                printError("octopus run: \(error)")
+                throw ExitCode(1)
+            }
+            if let error = result.error {
+                printError("octopus run: \(error)")
+                throw ExitCode(result.runs.isEmpty && error.contains("no such task") ? 2 : 1)
+            }
+            for run in result.runs { printError("\(name) in \(run.worker): \(run.outcome)") }
+            printError("\(name): \(result.outcome)")
+            return result.outcome
+        }
+
+        private func runHere(_ configuration: OctopusConfiguration) async throws -> JobOutcome {
+            let logging = try options.openLogging(configuration)
             logging.bootstrap()
             let outcome: JobOutcome
             do {
@@ -87,11 +123,7 @@ extension OctopusCommand {
             }
             try await logging.shutdown()
             printError("\(name): \(outcome)")
-            switch outcome {
-            case .finished: return
-            case .timedOut: throw ExitCode(124)
-            case .failed, .cancelled, .notRun: throw ExitCode(1)
-            }
+            return outcome
         }
     }
 }

@@ -3,7 +3,7 @@ public import Logging
 public import OctopusLog
 import NIOCore
 import OctopusRPC
-public import OctopusSchedule
+import OctopusSchedule
 import OctopusSystem
 import Synchronization
 
@@ -79,6 +79,8 @@ public final class ClusterChild: Sendable {
     private let clusterReadyLatch = Latch()
     private let masterGoneOnce = ResumeOnce<String>()
     private let members = Mutex<Membership?>(nil)
+    private let membershipObservers = Mutex<[@Sendable (Membership) -> Void]>([])
+    private let replacementAgent = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - logging: this process's logging system, made with `rotation.coordination(for: launch.identity.role)`.
@@ -86,6 +88,7 @@ public final class ClusterChild: Sendable {
         identity = launch.identity
         masterPID = launch.masterPID
         listeningSockets = launch.listeningSockets
+        self.rotation = rotation
         self.messenger = messenger
         self.logger = logger
         var options = RPCOptions()
@@ -96,7 +99,10 @@ public final class ClusterChild: Sendable {
         rpcLog.logLevel = .warning
         branch = RPCBranch(id: launch.identity.branchID, handlers: handlers, options: options, logger: rpcLog)
         let clusterReadyLatch = self.clusterReadyLatch
-        handlers.onMessage(ClusterMessage.clusterReady) { _, _ in clusterReadyLatch.open() }
+        handlers.onMessage(ClusterMessage.clusterReady) { [weak self] body, _ in
+            if String(buffer: body) == "replacement" { self?.replacementAgent.store(true, ordering: .relaxed) }
+            clusterReadyLatch.open()
+        }
         handlers.onMessage(ClusterMessage.deliver) { [weak messenger, logger] body, _ in
             guard let envelope = MessageEnvelope(decoding: body) else {
                 logger.warning("messenger: a delivery that is not an envelope")
@@ -117,7 +123,6 @@ public final class ClusterChild: Sendable {
                 Task.detached { logging.rollIfOversized(file: file) }
             }
         }
-        self.rotation = rotation
         handlers.onMessage(ClusterMessage.members) { [weak self] body, _ in
             guard let membership = try? JSONDecoder().decode(Membership.self, from: Data(body.readableBytesView)) else {
                 return
@@ -146,12 +151,24 @@ public final class ClusterChild: Sendable {
         rotation.connect(branch, logger: logger)
     }
 
-    /// Keeps the newest membership the master told.
+    /// Keeps the newest membership the master told, and tells the observers.
     private func learn(_ membership: Membership) {
-        members.withLock { known in
-            if known.map({ $0.version < membership.version }) ?? true { known = membership }
+        let newer = members.withLock { known -> Bool in
+            guard known.map({ $0.version < membership.version }) ?? true else { return false }
+            known = membership
+            return true
         }
+        guard newer else { return }
+        for observer in membershipObservers.withLock({ $0 }) { observer(membership) }
     }
+
+    /// Runs `observer` with every newer membership the master tells.
+    func onMembership(_ observer: @escaping @Sendable (Membership) -> Void) {
+        membershipObservers.withLock { $0.append(observer) }
+    }
+
+    /// Agent: whether an agent ran before this one in this service (its `immediate` ticks have run then).
+    public var isReplacementAgent: Bool { replacementAgent.load(ordering: .relaxed) }
 
     var membership: Membership? { members.withLock { $0 } }
 
@@ -196,25 +213,11 @@ public final class ClusterChild: Sendable {
 
     // MARK: Schedules
 
+    // MARK: Schedules
+
     /// Agent: the workers that are ready now, as the master last said.
     var workers: [ProcessIdentity] {
         (membership?.members ?? []).filter { $0.identity.role == .worker && $0.state == "ready" }.map(\.identity)
-    }
-
-    /// Worker: runs the ticks the agent hands out with `ticks` (a service of the worker, which lets running ticks
-    /// finish at a graceful stop).
-    public func serveTicks(_ ticks: TickRunner) {
-        branch.handlers.register(RunTick.self) { tick in await ticks.run(tick) }
-    }
-
-    /// Agent: answers the master's status queries with `scheduler`'s state.
-    public func serveScheduleStatus(_ scheduler: Scheduler) {
-        branch.handlers.register(ScheduleStatusQuery.self) { _ in scheduler.status }
-    }
-
-    /// Agent: the dispatcher that hands `worker` and `all` ticks to the workers.
-    public func dispatcher() -> any Dispatcher {
-        ClusterDispatcher(child: self)
     }
 }
 
@@ -228,45 +231,6 @@ private struct GroupRecorder: ProcessGroupObserver {
 
     func groupEnded(_ pgid: Int32) {
         try? branch.send(ClusterMessage.groupEnded, body: ByteBuffer(string: "\(pgid)"))
-    }
-}
-
-/// The agent's dispatcher: `worker` → one ready worker at random, `all` → every ready worker; each runs the tick
-/// and answers its outcome.
-struct ClusterDispatcher: Dispatcher {
-    let child: ClusterChild
-
-    func dispatch(_ tick: Tick, of task: ScheduledTask) async -> JobOutcome {
-        let workers = child.workers
-        guard !workers.isEmpty else { return .notRun(reason: "no worker is ready") }
-        if task.schedule.type == .all {
-            let outcomes = await withTaskGroup(of: JobOutcome.self) { group in
-                for worker in workers { group.addTask { await run(tick, of: task, on: worker) } }
-                return await group.reduce(into: []) { $0.append($1) }
-            }
-            return outcomes.first { !$0.succeeded } ?? outcomes.max { $0.milliseconds < $1.milliseconds } ?? .notRun(reason: "no worker answered")
-        }
-        return await run(tick, of: task, on: workers.randomElement() ?? workers[0])
-    }
-
-    private func run(_ tick: Tick, of task: ScheduledTask, on worker: ProcessIdentity) async -> JobOutcome {
-        // The worker enforces the task's timeout; the call only has to outlast it.
-        let timeout = task.schedule.timeout.map { $0 + .seconds(30) } ?? .seconds(7 * 24 * 3600)
-        do {
-            return try await child.branch.call(RunTick.self, tick, on: worker.branchID, timeout: timeout)
-        } catch {
-            return .failed(milliseconds: 0, error: "\(worker): \(error)")
-        }
-    }
-}
-
-extension JobOutcome {
-    var milliseconds: Int {
-        switch self {
-        case .finished(let ms), .timedOut(let ms), .cancelled(let ms): ms
-        case .failed(let ms, _): ms
-        case .notRun: 0
-        }
     }
 }
 

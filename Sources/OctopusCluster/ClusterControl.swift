@@ -39,6 +39,22 @@ public enum ClusterControl {
         }
     }
 
+    /// Runs a task now in the running service, through its agent, as the task's type says (one worker, or every
+    /// worker), and returns the outcome and each worker's.
+    public static func run(runDirectory: String, task: String) async throws(ClusterError) -> RunNowResult {
+        let directory = RunDirectory(path: runDirectory)
+        guard let pid = PidFile.holder(directory.pidFile) else {
+            throw ClusterError(.notRunning, "octopus is not running (no live process holds \(directory.pidFile))")
+        }
+        do {
+            return try await withControl(directory) { branch in
+                try await branch.call(ControlRun.self, task, timeout: .seconds(7 * 24 * 3600))
+            }
+        } catch {
+            throw ClusterError(.control, "the master (pid \(pid)) did not answer on \(directory.controlSocket): \(error)")
+        }
+    }
+
     /// Asks the running service to stop gracefully and waits until every process of it is gone, up to `timeout`. A
     /// master whose control socket does not answer gets SIGTERM (it is the process holding the pid file's lock, so a
     /// reused pid is never signalled).
@@ -80,8 +96,9 @@ public enum ClusterControl {
         var options = RPCOptions()
         options.heartbeatInterval = nil
         options.handshakeTimeout = .seconds(5)
+        // Unique per connection: the master may not have seen the previous one of this process close yet.
         let branch = RPCBranch(
-            id: "control-\(getpid())", options: options, logger: Logger(label: "octopus.control") { _ in SwiftLogNoOpLogHandler() })
+            id: "control-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", options: options, logger: Logger(label: "octopus.control") { _ in SwiftLogNoOpLogHandler() })
         do {
             try await branch.connect(to: .unix(directory.controlSocket))
             let result = try await body(branch)

@@ -138,6 +138,7 @@ public enum ClusterMaster {
     private static func controlHandlers(_ supervisor: Supervisor) -> RPCHandlers {
         let handlers = RPCHandlers()
         handlers.register(ControlStatus.self) { _ in await supervisor.status() }
+        handlers.register(ControlRun.self) { name in await supervisor.runNow(name) }
         handlers.register(ControlStop.self) { _ in
             Task { await supervisor.stop() }
             return getpid()

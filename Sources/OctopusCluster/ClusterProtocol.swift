@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import OctopusRPC
-import OctopusSchedule
+public import OctopusSchedule
 
 // What the master and its children say to each other over the private channels, on the RPC core's frames. Calls
 // are typed actions; one-way messages have names under `octopus.`.
@@ -35,11 +35,76 @@ struct ScheduleStatusQuery: RPCAction {
     static let name = "octopus.schedule.status"
 }
 
-/// Agent → a worker (through the master): run this tick of a task here.
-struct RunTick: RPCAction {
-    typealias Input = Tick
-    typealias Output = JobOutcome
-    static let name = "octopus.schedule.run"
+/// Agent → a worker (through the master): take this tick. The worker answers before the run begins.
+struct StartTick: RPCAction {
+    typealias Input = TickOrder
+    typealias Output = TickAnswer
+    static let name = "octopus.schedule.start"
+}
+
+/// Worker → the agent (through the master): how a tick's run ended.
+struct TickFinished: RPCAction {
+    typealias Input = TickReport
+    typealias Output = Bool
+    static let name = "octopus.schedule.finished"
+}
+
+/// Worker → a new agent: a tick the previous agent handed out is still running here.
+struct AdoptTick: RPCAction {
+    typealias Input = TickOrder
+    typealias Output = Bool
+    static let name = "octopus.schedule.adopt"
+}
+
+/// Master → agent: run a task now, as its type says (`octopus run` while the service runs).
+struct ScheduleRunNow: RPCAction {
+    typealias Input = String
+    typealias Output = RunNowResult
+    static let name = "octopus.schedule.runNow"
+}
+
+/// Control socket: run a task now through the agent.
+struct ControlRun: RPCAction {
+    typealias Input = String
+    typealias Output = RunNowResult
+    static let name = "octopus.control.run"
+}
+
+/// A tick handed to a worker: a key unique in the service (the agent's pid, the job id, the worker's pid) and the
+/// tick.
+struct TickOrder: Codable, Sendable {
+    var key: String
+    var tick: Tick
+    var agent: Int32
+}
+
+enum TickAnswer: Codable, Sendable {
+    /// Taken: the run begins once this answer has left the worker.
+    case started
+    /// Not taken; nothing runs.
+    case refused(String)
+}
+
+struct TickReport: Codable, Sendable {
+    var order: TickOrder
+    var worker: ProcessIdentity
+    var outcome: JobOutcome
+}
+
+/// What `octopus run NAME` gets from a running service: the outcome, and each worker's.
+public struct RunNowResult: Codable, Sendable {
+    /// The tick's outcome as the scheduler records it (for `all`: the first failure, else the longest run).
+    public var outcome: JobOutcome
+    /// Each worker's outcome (one for `worker`, every ready worker's for `all`).
+    public var runs: [WorkerRun]
+    /// Set when there is no such task (then nothing ran).
+    public var error: String?
+}
+
+/// One worker's run of a tick.
+public struct WorkerRun: Codable, Sendable {
+    public var worker: ProcessIdentity
+    public var outcome: JobOutcome
 }
 
 /// Agent → master: the agent rolled this file (a configured file name); answers once every other process has reopened

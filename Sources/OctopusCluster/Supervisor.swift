@@ -604,8 +604,27 @@ actor Supervisor {
         }
     }
 
+    /// Tells a child every process is ready; an agent that is not the service's first learns that it is a
+    /// replacement (its `immediate` ticks ran already).
     private func announceClusterReady(to child: Child) {
-        try? rpc.send(ClusterMessage.clusterReady, body: ByteBuffer(), to: child.identity.branchID)
+        let replacement = child.slot == .agent && (slots[.agent]?.restarts ?? 0) > 0
+        try? rpc.send(
+            ClusterMessage.clusterReady, body: ByteBuffer(string: replacement ? "replacement" : ""), to: child.identity.branchID)
+    }
+
+    // MARK: Run now
+
+    /// `octopus run NAME` while the service runs: the agent runs the task now, as its type says.
+    func runNow(_ name: String) async -> RunNowResult {
+        guard let agentPID = slots[.agent]?.current, let agent = children[agentPID], agent.state == .ready else {
+            return RunNowResult(outcome: .notRun(reason: "the agent is not ready"), runs: [], error: "the agent is not ready")
+        }
+        do {
+            // The task's own timeout is the agent's and the workers' to enforce; this only has to outlast it.
+            return try await rpc.call(ScheduleRunNow.self, name, on: agent.identity.branchID, timeout: .seconds(7 * 24 * 3600))
+        } catch {
+            return RunNowResult(outcome: .notRun(reason: "\(error)"), runs: [], error: "the agent did not answer: \(error)")
+        }
     }
 
     // MARK: Status

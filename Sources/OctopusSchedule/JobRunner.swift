@@ -14,24 +14,30 @@ public struct JobRunner: Sendable {
     public let configuration: ConfigValue
     /// The zone times are printed in.
     public let timeZone: TimeZone
+    /// Whether the runner writes the `started` and outcome lines of the schedule log. A worker of a cluster does not:
+    /// the agent, which handed it the tick, writes them with the worker's id and pid.
+    public let logsRuns: Bool
 
     public init(
         clock: any ScheduleClock = SystemScheduleClock.shared, log: Logger = Logger(label: "schedule"),
         makeLogger: @escaping @Sendable (String) -> Logger = { Logger(label: $0) },
-        configuration: ConfigValue = ConfigValue(.null), timeZone: TimeZone = .current
+        configuration: ConfigValue = ConfigValue(.null), timeZone: TimeZone = .current, logsRuns: Bool = true
     ) {
         self.clock = clock
         self.log = log
         self.makeLogger = makeLogger
         self.configuration = configuration
         self.timeZone = timeZone
+        self.logsRuns = logsRuns
     }
 
     public func run(_ task: ScheduledTask, tick: Tick) async -> JobOutcome {
         let start = clock.now()
-        log.info(
-            "[Job#\(tick.jobID)] \(task.name) started (scheduled \(ISOTime.format(tick.scheduledTime, in: timeZone, fractional: true)), late \(max(0, Int((start.timeIntervalSince(tick.scheduledTime) * 1000).rounded()))) ms)\(tick.reason == "timer" ? "" : " [\(tick.reason)]")"
-        )
+        if logsRuns {
+            log.info(
+                "[Job#\(tick.jobID)] \(task.name) started (scheduled \(ISOTime.format(tick.scheduledTime, in: timeZone, fractional: true)), late \(max(0, Int((start.timeIntervalSince(tick.scheduledTime) * 1000).rounded()))) ms)\(tick.reason == "timer" ? "" : " [\(tick.reason)]")"
+            )
+        }
         let context = ScheduleContext(tick: tick, logger: makeLogger(task.category), configuration: configuration)
         let ending = await Self.race(task.body, context, timeout: task.schedule.timeout, clock: clock, start: start)
         let ms = max(0, Int((clock.now().timeIntervalSince(start) * 1000).rounded()))
@@ -42,8 +48,10 @@ public struct JobRunner: Sendable {
         case .done(.failure(let error)): outcome = .failed(milliseconds: ms, error: String(describing: error))
         case .timedOut: outcome = .timedOut(milliseconds: ms)
         }
-        let line: Logger.Message = "[Job#\(tick.jobID)] \(task.name) \(outcome.description)"
-        if outcome.succeeded { log.info(line) } else { log.error(line) }
+        if logsRuns {
+            let line: Logger.Message = "[Job#\(tick.jobID)] \(task.name) \(outcome.description)"
+            if outcome.succeeded { log.info(line) } else { log.error(line) }
+        }
         return outcome
     }
 

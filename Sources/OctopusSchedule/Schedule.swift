@@ -29,11 +29,14 @@ public struct Schedule: Sendable, Hashable {
     public var timeout: Duration?
     /// Each tick is delayed by a random amount up to this, so that many processes do not all fire at once.
     public var jitter: Duration?
+    /// A `worker` tick whose worker died while running it is run again by another worker (at-least-once, by
+    /// choice). A tick a worker never acknowledged goes to another worker whatever this says: nothing ran.
+    public var retry: Bool
 
     public init(
         interval: String? = nil, cron: String? = nil, timeZone: String? = nil, type: ScheduleType = .worker,
         immediate: Bool = false, disable: Bool = false, env: [String]? = nil, overlap: OverlapPolicy = .skip,
-        missed: MissedPolicy = .skip, timeout: Duration? = nil, jitter: Duration? = nil
+        missed: MissedPolicy = .skip, timeout: Duration? = nil, jitter: Duration? = nil, retry: Bool = false
     ) {
         self.interval = interval
         self.cron = cron
@@ -46,6 +49,7 @@ public struct Schedule: Sendable, Hashable {
         self.missed = missed
         self.timeout = timeout
         self.jitter = jitter
+        self.retry = retry
     }
 
     /// How the schedule reads in a status line: `every 30s`, `cron 0 0 * * * * (Europe/Berlin)`, `once at start`.

@@ -28,7 +28,7 @@ public struct ScheduleConfiguration: Sendable {
     /// The keys every task takes, whatever its kind.
     static let scheduleKeys = [
         "kind", "interval", "cron", "cronOptions", "type", "immediate", "disable", "env", "overlap", "missed",
-        "timeout", "jitter", "category",
+        "timeout", "jitter", "category", "retry",
     ]
     static let kindKeys = [
         "log": ["message", "level"],
@@ -106,6 +106,7 @@ public struct ScheduleConfiguration: Sendable {
         }
         schedule.timeout = reader.duration("timeout")
         schedule.jitter = reader.duration("jitter")
+        schedule.retry = reader.bool("retry") ?? false
         for (key, message) in schedule.problems() {
             let field = key == "cronOptions.tz" ? "cronOptions" : key
             issues.add(at: reader.path(of: key), "\(message) at \(reader.path(of: key))", origin: (reader.raw(field) ?? value).origin)

@@ -51,8 +51,10 @@ public final class Scheduler: Service, Sendable {
         var lastFinished: [String: Date] = [:]
         var runs: [String: Int] = [:]
         var failures: [String: Int] = [:]
+        var notRun: [String: Int] = [:]
         var nextFire: [String: Date] = [:]
         var inactive: [String: String] = [:]
+        var skipsImmediate = false
         var stopping = false
     }
 
@@ -132,7 +134,7 @@ public final class Scheduler: Service, Sendable {
                     state: state.inactive[name] ?? "active", nextFire: state.nextFire[name],
                     lastOutcome: state.lastOutcome[name], lastFinished: state.lastFinished[name],
                     runs: state.runs[name, default: 0], failures: state.failures[name, default: 0],
-                    running: state.running[name, default: 0])
+                    running: state.running[name, default: 0], notRun: state.notRun[name, default: 0])
             }
         }
     }
@@ -176,6 +178,12 @@ public final class Scheduler: Service, Sendable {
         await drain(cancelAtOnce: cancelled)
     }
 
+    /// Makes ``run()`` skip the `immediate` ticks: a process model whose timer process restarted runs them once per
+    /// service start, not once per timer process. Call before `run()`.
+    public func skipImmediateTicks() {
+        state.withLock { $0.skipsImmediate = true }
+    }
+
     /// Stops a running scheduler as a graceful shutdown does.
     public func stop() {
         stopSignal.resume(())
@@ -183,6 +191,11 @@ public final class Scheduler: Service, Sendable {
 
     /// Runs the task named `name` once, now, whatever its schedule, and returns how it ended.
     public func runNow(_ name: String) async throws(ScheduleError) -> JobOutcome {
+        try await runNowWithTick(name).outcome
+    }
+
+    /// ``runNow(_:)``, with the tick it ran (a dispatcher can say more about it by its job id).
+    public func runNowWithTick(_ name: String) async throws(ScheduleError) -> (tick: Tick, outcome: JobOutcome) {
         let now = clock.now()
         let found: (Entry, Tick)? = state.withLock { state in
             guard let entry = state.tasks[name] else { return nil }
@@ -198,7 +211,7 @@ public final class Scheduler: Service, Sendable {
         }
         let outcome = await dispatcher(for: entry).dispatch(tick, of: entry.task)
         finished(entry, tick, outcome)
-        return outcome
+        return (tick, outcome)
     }
 
     private func dispatcher(for entry: Entry) -> any Dispatcher {
@@ -212,7 +225,9 @@ public final class Scheduler: Service, Sendable {
     private func timerLoop(_ entry: Entry) async {
         let name = entry.task.name
         var previous = clock.now()
-        if entry.task.schedule.immediate { fire(entry, scheduled: previous, reason: "immediate") }
+        if entry.task.schedule.immediate, !state.withLock({ $0.skipsImmediate }) {
+            fire(entry, scheduled: previous, reason: "immediate")
+        }
         while !Task.isCancelled {
             guard let next = entry.trigger.next(after: previous) else {
                 if case .once = entry.trigger {} else { log.info("[Timer] \(name) has no further fire time") }
@@ -336,8 +351,12 @@ public final class Scheduler: Service, Sendable {
             state.jobs[tick.jobID] = nil
             state.lastOutcome[name] = outcome
             state.lastFinished[name] = now
-            state.runs[name, default: 0] += 1
-            if !outcome.succeeded { state.failures[name, default: 0] += 1 }
+            if case .notRun = outcome {
+                state.notRun[name, default: 0] += 1
+            } else {
+                state.runs[name, default: 0] += 1
+                if !outcome.succeeded { state.failures[name, default: 0] += 1 }
+            }
             state.running[name, default: 1] -= 1
             if var waiting = state.waiting.removeValue(forKey: name), !state.stopping {
                 waiting.actualTime = now
@@ -400,10 +419,14 @@ public struct ScheduledTaskStatus: Sendable, Codable, Hashable {
     public var failures: Int
     /// Runs going on now.
     public var running: Int
+    /// Ticks that ran nowhere (no process could take them).
+    public var notRun: Int
+    /// Who ran the last tick (a process model fills this in: `worker 2 (pid 4242)`).
+    public var lastRunBy: String?
 
     public init(
         name: String, type: String, schedule: String, state: String, nextFire: Date?, lastOutcome: JobOutcome?,
-        lastFinished: Date?, runs: Int, failures: Int, running: Int
+        lastFinished: Date?, runs: Int, failures: Int, running: Int, notRun: Int = 0, lastRunBy: String? = nil
     ) {
         self.name = name
         self.type = type
@@ -415,5 +438,7 @@ public struct ScheduledTaskStatus: Sendable, Codable, Hashable {
         self.runs = runs
         self.failures = failures
         self.running = running
+        self.notRun = notRun
+        self.lastRunBy = lastRunBy
     }
 }

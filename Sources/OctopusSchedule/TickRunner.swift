@@ -5,12 +5,20 @@ import Synchronization
 
 /// Runs ticks that another process times (a worker of a cluster, whose agent holds the timers), each through a
 /// ``JobRunner``. As a `Service` it keeps the running ones in view: at a graceful stop it takes no new tick (they are
-/// answered `notRun`), lets the running ones finish for up to `shutdownTimeout`, then cancels what is left.
+/// refused), lets the running ones finish for up to `shutdownTimeout`, then cancels what is left.
 public final class TickRunner: Service, Sendable {
+    /// What ``admit(_:report:)`` answers.
+    public enum Admission: Sendable {
+        /// Taken: the run begins when `start` is called, and its outcome goes to the report.
+        case accepted(start: @Sendable () -> Void)
+        /// Not taken (stopping, or no such task here): nothing runs.
+        case refused(String)
+    }
+
     public let runner: JobRunner
     let tasks: [String: ScheduledTask]
     let shutdownTimeout: Duration
-    /// Who runs the ticks, in outcomes (`worker 2 (pid 4242)`).
+    /// Who runs the ticks, in refusals (`worker 2`).
     let name: String
 
     private struct State {
@@ -28,30 +36,36 @@ public final class TickRunner: Service, Sendable {
         self.name = name
     }
 
-    /// Runs one tick here and returns how it ended. Cancelling the caller cancels the run.
-    public func run(_ tick: Tick) async -> JobOutcome {
-        guard let task = tasks[tick.task] else {
-            return .notRun(reason: "\(name) has no task \"\(tick.task)\"")
-        }
-        let outcome = ResumeOnce<JobOutcome>()
+    /// Takes a tick without starting it: a process model acknowledges the tick first and starts the run only once
+    /// its acknowledgement has left, so that a process that dies before acknowledging has run nothing. The run counts
+    /// as running (a graceful stop waits for it) from now; `report` is awaited before it ends.
+    public func admit(_ tick: Tick, report: @escaping @Sendable (JobOutcome) async -> Void) -> Admission {
+        guard let task = tasks[tick.task] else { return .refused("\(name) has no task \"\(tick.task)\"") }
+        let go = Latch()
         let runner = self.runner
-        let admitted = state.withLock { state -> Task<Void, Never>? in
-            guard !state.stopping else { return nil }
+        let admitted = state.withLock { state -> Bool in
+            guard !state.stopping else { return false }
             state.nextID += 1
             let id = state.nextID
-            let job = Task {
-                outcome.resume(await runner.run(task, tick: tick))
+            state.jobs[id] = Task {
+                await go.wait()
+                let outcome = Task.isCancelled ? JobOutcome.cancelled(milliseconds: 0) : await runner.run(task, tick: tick)
+                await report(outcome)
                 self.state.withLock { _ = $0.jobs.removeValue(forKey: id) }
             }
-            state.jobs[id] = job
-            return job
+            return true
         }
-        guard let job = admitted else { return .notRun(reason: "\(name) is stopping") }
-        return await withTaskCancellationHandler {
-            await outcome.value
-        } onCancel: {
-            job.cancel()
+        return admitted ? .accepted(start: { go.open() }) : .refused("\(name) is stopping")
+    }
+
+    /// Runs one tick here now and returns how it ended (admitted and started at once).
+    public func run(_ tick: Tick) async -> JobOutcome {
+        let outcome = ResumeOnce<JobOutcome>()
+        switch admit(tick, report: { outcome.resume($0) }) {
+        case .refused(let reason): return .notRun(reason: reason)
+        case .accepted(let start): start()
         }
+        return await outcome.value
     }
 
     /// Waits for graceful shutdown, then lets the running ticks finish (see the type's documentation).

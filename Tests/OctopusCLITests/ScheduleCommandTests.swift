@@ -37,7 +37,7 @@ let scheduleConfig = """
         var ready = false
         for _ in 0..<400 where !ready {
             let log = dir.read("logs/schedule.log")
-            ready = log.contains("echo finished in") && log.components(separatedBy: "heartbeat finished").count > 3
+            ready = log.contains("echo in worker") && log.components(separatedBy: "heartbeat in worker").count > 3
             if !ready { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(ready, "\(dir.read("logs/schedule.log"))")
@@ -59,8 +59,9 @@ let scheduleConfig = """
         let lines = log.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("[INFO] schedule - [Timer] heartbeat next at ") })
         #expect(lines.contains { $0.hasPrefix("[INFO] schedule - [Timer] echo next at ") && $0.hasSuffix(".000" + ($0.suffix(6))) })
-        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[Job#\d+\] heartbeat started \(scheduled .+, late \d+ ms\) \[immediate\]$"#, options: .regularExpression) != nil })
-        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[Job#\d+\] echo finished in \d+ ms$"#, options: .regularExpression) != nil })
+        // The agent's lines say which worker ran each tick.
+        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[Job#\d+\] heartbeat started in worker \d+ \(pid \d+\) \(scheduled .+, late \d+ ms\) \[immediate\]$"#, options: .regularExpression) != nil })
+        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[Job#\d+\] echo in worker \d+ \(pid \d+\) finished in \d+ ms$"#, options: .regularExpression) != nil })
         // The command's output, line by line, in the task's category; its exit status and duration.
         #expect(lines.contains("[INFO] schedule.echo - first line"))
         #expect(lines.contains("[INFO] schedule.echo - second line"))
@@ -68,7 +69,7 @@ let scheduleConfig = """
         #expect(lines.contains("[INFO] schedule.heartbeat - alive"))
         // The running task finished before the process exited, and its lines were flushed.
         #expect(lines.contains("[INFO] schedule.slow - slow done"))
-        #expect(lines.contains { $0.range(of: #"\] slow finished in \d+ ms$"#, options: .regularExpression) != nil })
+        #expect(lines.contains { $0.range(of: #"\] slow in worker \d+ \(pid \d+\) finished in \d+ ms$"#, options: .regularExpression) != nil })
         #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[worker \d+\] stopping: waiting for 1 running job\(s\)$"#, options: .regularExpression) != nil })
         #expect(lines.contains(#"[INFO] schedule - [Timer] prodOnly does not run in env "local" (env: prod)"#))
         #expect(!log.contains("never here"))

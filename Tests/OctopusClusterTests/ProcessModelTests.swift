@@ -76,8 +76,9 @@ import Glibc
             #expect(newAgent.restarts == 1)
             // The new agent times the task again, and a worker runs its ticks.
             #expect(await cluster.waitForLog(#"schedule \#(newAgent.pid) - \[Timer\] tick next at "#, file: "logs/schedule.log"))
-            let ticksBefore = scratch.lines("logs/schedule.log").filter { $0.contains("tick finished") }.count
-            #expect(await waitUntil { scratch.lines("logs/schedule.log").filter { $0.contains("tick finished") }.count > ticksBefore + 3 })
+            func finished() -> Int { scratch.lines("logs/schedule.log").filter { $0.contains(" tick in worker") && $0.contains("finished in") }.count }
+            let ticksBefore = finished()
+            #expect(await waitUntil { finished() > ticksBefore + 3 })
         }
     }
 

@@ -72,14 +72,17 @@ func memoryAddress() -> RPCAddress {
     .inProcess("test-\(socketCounter.wrappingAdd(1, ordering: .relaxed).oldValue)")
 }
 
-/// Test options: short reconnection delays, heartbeats off unless asked, a handshake timeout no busy machine reaches.
+/// Test options: short reconnection delays, heartbeats off unless asked, handshake and call timeouts no busy machine
+/// reaches.
 func testOptions(secret: String? = nil) -> RPCOptions {
     var options = RPCOptions(secret: secret)
     options.reconnectMinimumDelay = .milliseconds(10)
     options.reconnectMaximumDelay = .milliseconds(200)
     options.heartbeatInterval = nil
-    // Generous: a handshake must not time out because the machine is busy (the test of the timeout sets its own).
+    // Generous: a handshake or a call must not time out because the machine is busy (the tests of timeouts set
+    // their own).
     options.handshakeTimeout = .seconds(60)
+    options.defaultTimeout = .seconds(60)
     return options
 }
 
