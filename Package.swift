@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "OctopusClusterTests",
             dependencies: [
-                "ClusterFixture", "OctopusCLI", "Octopus", "OctopusCluster", "OctopusSystem", "TestSupport",
+                "ClusterFixture", "OctopusCLI", "Octopus", "OctopusCluster", "OctopusSchedule", "OctopusSystem", "TestSupport",
             ]
         ),
         .testTarget(
