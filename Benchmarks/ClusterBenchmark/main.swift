@@ -4,6 +4,10 @@
 //                                               workers), beside one plain process of the same binary (`--help`)
 //   ClusterBenchmark messenger MESSAGES         messenger worker → agent → worker: latency one at a time, throughput
 //                                               with 64 in flight, and `call` (request/response) the same two ways
+//   ClusterBenchmark logs ROUNDS LINES          LINES lines into one file from 1 process, and from 2 workers (LINES/2
+//                                               each), plain and rolled (10M x 20, gzip, the agent rolling), interleaved
+//   ClusterBenchmark dispatch TICKS             a tick handed out by the scheduler → its run begun: in one process, and
+//                                               from the agent to a worker
 //
 // Run through Benchmarks/run-cluster-benchmark.sh (release build).
 import Foundation
@@ -160,7 +164,8 @@ func serve() async {
     let messages = ProcessInfo.processInfo.environment["BENCH_MESSAGES"].flatMap(Int.init) ?? 100_000
     let app: OctopusApplication
     do {
-        app = try OctopusApplication(configDirectory: "config", arguments: [arguments[0], "start"])
+        // The children are started with this command line again, and so run this mode.
+        app = try OctopusApplication(configDirectory: "config")
     } catch {
         fail("\(error)")
     }
@@ -181,7 +186,7 @@ func serve() async {
             kill(getppid(), SIGTERM)
         }
     }
-    await app.run()
+    exit(await app.start())
 }
 
 func measure(_ messenger: Messenger, _ waiters: Waiters, messages: Int, base: Int = 0) async -> String {
@@ -248,6 +253,220 @@ func measure(_ messenger: Messenger, _ waiters: Waiters, messages: Int, base: In
     return report
 }
 
+// MARK: - Many processes, one file
+
+let logPattern = "%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m"
+
+func logConfiguration(_ mode: String, file: String) -> String {
+    // Enough backups that every line can be counted afterwards.
+    let rotation = mode == "rotating" ? ", maxLogSize: 10M, backups: 20, compress: true" : ""
+    return """
+        log:
+          appenders:
+            file: { type: file, filename: logs/app.log, layout: { type: pattern, pattern: "%d [%p] %c %z - %m%X" } }
+            bench: { type: file, filename: \(file)\(rotation), layout: { type: pattern, pattern: "\(logPattern)" } }
+          categories:
+            default: { appenders: [file], level: INFO }
+            app: { appenders: [bench], level: INFO, inherit: false }
+        cluster:
+          workers: 2
+        """
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Logs `count` lines of the common workload through `logger`; returns when the calls have returned.
+func logLines(_ logger: Logger, from first: Int, count: Int) {
+    for i in first..<(first + count) { logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)") }
+}
+
+/// Lines in the bench file and its rolled archives.
+func countLines(in directory: String) -> Int {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/logs")) ?? []
+    var total = 0
+    for name in names where name.hasPrefix("bench.log") {
+        let path = directory + "/logs/" + name
+        let bytes = name.hasSuffix(".gz") ? ((try? LogArchive.decompress(path)) ?? []) : Array(FileManager.default.contents(atPath: path) ?? Data())
+        total += bytes.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+    }
+    return total
+}
+
+/// One process: a LogSystem, `lines` lines, timed until every one is written (flush).
+func singleProcess(mode: String, lines: Int) throws -> Double {
+    let directory = scratchDirectory(workers: 1)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let configuration = try LogConfiguration(yaml: logConfiguration(mode, file: directory + "/logs/bench.log"))
+    let logging = try LogSystem(configuration)
+    let logger = logging.logger(label: "app")
+    let start = monotonicSeconds()
+    logLines(logger, from: 0, count: lines)
+    logging.flush()
+    let seconds = monotonicSeconds() - start
+    logging.shutdownNow()
+    let written = countLines(in: directory)
+    guard written == lines else { fail("single process: \(written) of \(lines) lines in the files") }
+    return seconds
+}
+
+/// Two workers of a cluster, `lines / 2` each into the same file, beginning together; timed from that moment until
+/// the last worker's last line is written.
+func twoWorkers(mode: String, lines: Int) async throws -> Double {
+    let directory = scratchDirectory(workers: 2)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try logConfiguration(mode, file: "logs/bench.log").write(toFile: directory + "/config/config.default.yaml", atomically: true, encoding: .utf8)
+    let me = URL(fileURLWithPath: arguments[0]).path
+    var environment = ProcessInfo.processInfo.environment
+    environment["BENCH_LINES"] = "\(lines / 2)"
+    guard let master = try? Spawner.spawn(
+        ProcessSpec(executable: me, arguments: [me, "serve-logs"], environment: environment, directory: directory))
+    else { fail("cannot start the benchmark cluster") }
+    // Both workers ready: they begin together, 50 ms from now (CLOCK_MONOTONIC is one clock for every process).
+    let ready = directory + "/ready.txt"
+    while ((try? String(contentsOfFile: ready, encoding: .utf8)) ?? "").split(separator: "\n").count < 2 {
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    let go = monotonicSeconds() + 0.05
+    try String(format: "%.6f", go).write(toFile: directory + "/go.tmp", atomically: false, encoding: .utf8)
+    rename(directory + "/go.tmp", directory + "/go.txt")
+    let times = directory + "/times.txt"
+    let end = ContinuousClock.now + .seconds(600)
+    while ContinuousClock.now < end {
+        let done = ((try? String(contentsOfFile: times, encoding: .utf8)) ?? "").split(separator: "\n")
+        if done.count == 2 { break }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    master.signal(SIGTERM)
+    guard await master.exit.value == .exited(0) else { fail("the benchmark cluster did not stop cleanly") }
+    let spans = ((try? String(contentsOfFile: times, encoding: .utf8)) ?? "").split(separator: "\n").map { line in
+        line.split(separator: " ").compactMap { Double($0) }
+    }
+    guard spans.count == 2, spans.allSatisfy({ $0.count == 2 }) else { fail("the workers did not say when they were done") }
+    let written = countLines(in: directory)
+    guard written == lines / 2 * 2 else { fail("two workers: \(written) of \(lines) lines in the files") }
+    return spans.map { $0[1] }.max()! - go
+}
+
+/// The cluster side of `logs`: each worker logs its share once every process is ready.
+func serveLogs() async {
+    let lines = ProcessInfo.processInfo.environment["BENCH_LINES"].flatMap(Int.init) ?? 500_000
+    let app: OctopusApplication
+    do {
+        // The children are started with this command line again, and so run this mode.
+        app = try OctopusApplication(configDirectory: "config")
+    } catch {
+        fail("\(error)")
+    }
+    app.serverDidReady { context in
+        guard let id = context.workerID else { return }
+        Task.detached {
+            let logger = context.logging.logger(label: "app")
+            let fd = open("ready.txt", O_WRONLY | O_APPEND | O_CREAT, 0o644)
+            _ = Array("\(id)\n".utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            var go: Double?
+            while go == nil {
+                go = (try? String(contentsOfFile: "go.txt", encoding: .utf8)).flatMap(Double.init)
+                if go == nil { usleep(500) }
+            }
+            while monotonicSeconds() < go! {}
+            let start = monotonicSeconds()
+            logLines(logger, from: (id - 1) * lines, count: lines)
+            context.logging.flush()
+            let finished = monotonicSeconds()
+            let times = open("times.txt", O_WRONLY | O_APPEND | O_CREAT, 0o644)
+            let text = Array(String(format: "%.6f %.6f\n", start, finished).utf8)
+            _ = text.withUnsafeBytes { write(times, $0.baseAddress, $0.count) }
+            close(times)
+        }
+    }
+    exit(await app.start())
+}
+
+func logs(rounds: Int, lines: Int) async throws {
+    for mode in ["plain", "rotating"] {
+        var single: [Double] = []
+        var cluster: [Double] = []
+        var ratios: [Double] = []
+        for round in 1...rounds {
+            let one = try singleProcess(mode: mode, lines: lines)
+            let two = try await twoWorkers(mode: mode, lines: lines)
+            single.append(Double(lines) / one)
+            cluster.append(Double(lines) / two)
+            ratios.append(one / two)
+            print(String(format: "%@ round %d: 1 process %.2f M lines/s, 2 workers %.2f M lines/s (%.2fx)", mode, round, single.last! / 1e6, cluster.last! / 1e6, ratios.last!))
+        }
+        print(String(format: "logs_%@ single_lines_per_s=%.0f two_workers_lines_per_s=%.0f ratio=%.2f", mode, median(single), median(cluster), median(ratios)))
+    }
+}
+
+// MARK: - Dispatch overhead
+
+/// Microseconds from a tick handed out to its run begun, one sample per tick.
+final class Samples: Sendable {
+    private let values = Mutex<[Double]>([])
+    func add(_ value: Double) { values.withLock { $0.append(value) } }
+    var all: [Double] { values.withLock { $0 } }
+}
+
+func report(_ name: String, _ samples: [Double]) {
+    let sorted = samples.sorted()
+    print(String(format: "%@ ticks=%d p50_us=%.0f p99_us=%.0f max_us=%.0f", name, sorted.count, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.last ?? 0))
+}
+
+func dispatchInProcess(ticks: Int) async throws {
+    let samples = Samples()
+    let scheduler = Scheduler(environment: "bench", log: Logger(label: "schedule") { _ in SwiftLogNoOpLogHandler() })
+    try scheduler.register(ScheduledTask(name: "probe", schedule: Schedule(interval: "20ms")) { context in
+        samples.add(Date().timeIntervalSince(context.tick.actualTime) * 1e6)
+    })
+    let running = Task { try await scheduler.run() }
+    while samples.all.count < ticks { try await Task.sleep(for: .milliseconds(50)) }
+    scheduler.stop()
+    _ = try? await running.value
+    report("dispatch_in_process", Array(samples.all.prefix(ticks)))
+}
+
+func dispatchAcrossProcesses(ticks: Int) async {
+    let directory = scratchDirectory(workers: 2)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let me = URL(fileURLWithPath: arguments[0]).path
+    guard let master = try? Spawner.spawn(
+        ProcessSpec(executable: me, arguments: [me, "serve-dispatch"], environment: ProcessInfo.processInfo.environment, directory: directory))
+    else { fail("cannot start the benchmark cluster") }
+    let file = directory + "/latency.txt"
+    while ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").count < ticks {
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    master.signal(SIGTERM)
+    _ = await master.exit.value
+    let samples = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Double($0) }
+    report("dispatch_agent_to_worker", Array(samples.prefix(ticks)))
+}
+
+/// The cluster side of `dispatch`: a task every 20 ms whose run writes how long after it was handed out it began.
+func serveDispatch() async {
+    let app: OctopusApplication
+    do {
+        // The children are started with this command line again, and so run this mode.
+        app = try OctopusApplication(configDirectory: "config")
+    } catch {
+        fail("\(error)")
+    }
+    app.schedules.register(ScheduledTask(name: "probe", schedule: Schedule(interval: "20ms", type: .worker)) { context in
+        let micros = Date().timeIntervalSince(context.tick.actualTime) * 1e6
+        let fd = open("latency.txt", O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        let text = Array(String(format: "%.1f\n", micros).utf8)
+        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    })
+    exit(await app.start())
+}
+
 // MARK: - Main
 
 switch arguments.dropFirst().first {
@@ -256,9 +475,18 @@ case "startup":
     await startup(octopus: arguments[2], rounds: arguments.count > 3 ? Int(arguments[3]) ?? 10 : 10)
 case "messenger":
     await messengerDriver(messages: arguments.count > 2 ? Int(arguments[2]) ?? 100_000 : 100_000)
-case "serve", "start":
-    // `serve` runs the benchmark's cluster; its children are started again with the master's command line.
+case "serve":
     await serve()
+case "logs":
+    try await logs(rounds: arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5, lines: arguments.count > 3 ? Int(arguments[3]) ?? 1_000_000 : 1_000_000)
+case "serve-logs":
+    await serveLogs()
+case "dispatch":
+    let ticks = arguments.count > 2 ? Int(arguments[2]) ?? 500 : 500
+    try await dispatchInProcess(ticks: ticks)
+    await dispatchAcrossProcesses(ticks: ticks)
+case "serve-dispatch":
+    await serveDispatch()
 default:
-    fail("usage: ClusterBenchmark startup OCTOPUS [ROUNDS] | messenger [MESSAGES]")
+    fail("usage: ClusterBenchmark startup OCTOPUS [ROUNDS] | messenger [MESSAGES] | logs [ROUNDS] [LINES] | dispatch [TICKS]")
 }

@@ -137,7 +137,7 @@ public final class OctopusApplication: Sendable {
             case let start as ApplicationCommand.Start:
                 code = await self.start(start.options)
             default:
-                code = await self.start(StartOptions())
+                code = await self.start()
             }
         } catch {
             ApplicationCommand.exit(withError: error)
@@ -145,9 +145,17 @@ public final class OctopusApplication: Sendable {
         exit(code)
     }
 
-    /// `start` in this process's role: the master (or, with `--daemon`, its launcher) when the process was started
-    /// by hand; the agent or a worker when a master started it. Returns the exit status.
+    /// `start` with the command line's options.
     public func start(_ options: StartOptions) async -> Int32 {
+        await start(workers: options.workers, daemon: options.daemon)
+    }
+
+    /// `start` in this process's role: the master (or, with `daemon`, its launcher) when the process was started by
+    /// hand; the agent or a worker when a master started it (with this process's command line). Returns the exit
+    /// status.
+    ///
+    /// - Parameter workers: overrides `cluster.workers`.
+    public func start(workers: Int? = nil, daemon: Bool = false) async -> Int32 {
         let launch: ChildLaunch?
         do {
             launch = try ChildLaunch.fromEnvironment()
@@ -156,17 +164,17 @@ public final class OctopusApplication: Sendable {
             return 1
         }
         if let launch { return await runChild(launch) }
-        if let workers = options.workers, workers < 1 {
+        if let workers, workers < 1 {
             printError("octopus: --workers must be 1 or more")
             return 2
         }
-        if options.daemon, Daemon.notifyDescriptor == nil {
+        if daemon, Daemon.notifyDescriptor == nil {
             return await Daemon.launch(arguments: arguments, cluster: configuration.cluster)
         }
-        return await runMaster(options)
+        return await runMaster(workers: workers)
     }
 
-    private func runMaster(_ options: StartOptions) async -> Int32 {
+    private func runMaster(workers: Int?) async -> Int32 {
         let identity = ProcessIdentity(role: .master, pid: getpid())
         var config: OctopusConfiguration
         do {
@@ -176,7 +184,7 @@ public final class OctopusApplication: Sendable {
             Daemon.notifyFailed("\(error)")
             return 1
         }
-        if let workers = options.workers { config.cluster.workers = workers }
+        if let workers { config.cluster.workers = workers }
         let rotation = RotationRelay()
         let logging: LogSystem
         do {
