@@ -17,7 +17,7 @@
 //   FIXTURE_LOG_STREAM=N                     once the cluster is ready, every worker logs N lines (category fixture,
 //                                            "worker W line I" padded with FIXTURE_LOG_PAD x's), 1000 at a time with
 //                                            FIXTURE_LOG_SPREAD_MS between, then appends its id to logged.txt
-//   FIXTURE_TICKS=NAME:INTERVAL:TYPE:MS[:immediate],…   tasks whose runs append "NAME JOB SCHEDULED-MS WORKER PID" to
+//   FIXTURE_TICKS=NAME:INTERVAL:TYPE:MS[:immediate][:retry],…   tasks whose runs append "NAME JOB SCHEDULED-MS WORKER PID" to
 //                                            ticks.log when they start, then take MS milliseconds (INTERVAL may be
 //                                            empty: immediate only)
 //   FIXTURE_SERVE=1                          every worker answers each connection on the cluster's first listening
@@ -160,7 +160,8 @@ for spec in (environment["FIXTURE_TICKS"] ?? "").split(separator: ",") {
     let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
     guard parts.count >= 4, let ms = Int(parts[3]) else { continue }
     let schedule = Schedule(
-        interval: parts[1].isEmpty ? nil : parts[1], type: ScheduleType(parts[2]), immediate: parts.count > 4 && parts[4] == "immediate")
+        interval: parts[1].isEmpty ? nil : parts[1], type: ScheduleType(parts[2]), immediate: parts.dropFirst(4).contains("immediate"),
+        retry: parts.dropFirst(4).contains("retry"))
     app.schedules.register(ScheduledTask(name: parts[0], schedule: schedule) { context in
         let scheduled = Int64((context.tick.scheduledTime.timeIntervalSince1970 * 1000).rounded())
         let id = ProcessInfo.processInfo.environment["OCTOPUS_WORKER_ID"] ?? "?"

@@ -201,3 +201,22 @@ struct TickRecord {
         }
     }
 }
+
+@Suite(.serialized) struct RetryTests {
+    @Test func aRunWhoseWorkerDiedRunsAgainElsewhereWithRetry() async throws {
+        let scratch = try Scratch()
+        try scratch.config(clusterConfig(workers: 2))
+        try await withCluster(scratch, environment: ["FIXTURE_TICKS": "careful::worker:1000:immediate:retry"]) { cluster in
+            #expect(await cluster.waitUntilReady())
+            #expect(await waitUntil { scratch.lines("ticks.log").count == 1 })
+            let first = try #require(scratch.lines("ticks.log").first.flatMap { Int32($0.split(separator: " ")[4]) })
+            kill(first, SIGKILL)
+            #expect(await cluster.waitForLog("\\[Job#1\\] careful: running it again in another worker \\(retry: true\\)", file: "logs/schedule.log"))
+            #expect(await cluster.waitForLog("\\[Job#1\\] careful in worker \\d+ \\(pid \\d+\\) finished in", file: "logs/schedule.log"))
+            let runs = scratch.lines("ticks.log")
+            #expect(runs.count == 2, "\(runs)")
+            #expect(runs.last.flatMap { Int32($0.split(separator: " ")[4]) } != first)
+            #expect(scratch.read("logs/schedule.log").contains("(pid \(first)) failed: the worker died"))
+        }
+    }
+}
