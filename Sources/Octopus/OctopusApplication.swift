@@ -398,7 +398,7 @@ private struct ChildRuntime: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        child.announceStopping("graceful shutdown")
+        await child.announceStopping("graceful shutdown")
     }
 }
 

@@ -196,8 +196,10 @@ public final class ClusterChild: Sendable {
     }
 
     /// Tells the master this process is stopping on its own, so that it is replaced rather than counted as a crash.
-    public func announceStopping(_ reason: String) {
-        try? branch.send(ClusterMessage.stopping, body: ByteBuffer(string: reason))
+    /// Returns once the master has recorded it (or 2 s have passed): the master must know before this process
+    /// exits, or it would take the exit for a crash.
+    public func announceStopping(_ reason: String) async {
+        _ = try? await branch.call(ChildStopping.self, reason, timeout: .seconds(2))
     }
 
     /// Returns when the master is gone (the channel closed), with why.

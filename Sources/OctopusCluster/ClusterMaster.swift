@@ -120,9 +120,9 @@ public enum ClusterMaster {
     private static func register(_ handlers: RPCHandlers, _ supervisor: Supervisor) {
         handlers.register(ChildReady.self) { _, context in await supervisor.ready(context.caller) }
         handlers.register(RegisterGroup.self) { pgid, context in await supervisor.registerGroup(context.caller, pgid) }
-        handlers.onMessage(ClusterMessage.stopping) { body, context in
-            let reason = String(buffer: body)
-            Task { await supervisor.stopping(context.sender, reason: reason) }
+        handlers.register(ChildStopping.self) { reason, context in
+            await supervisor.stopping(context.caller, reason: reason)
+            return true
         }
         handlers.onMessage(ClusterMessage.groupEnded) { body, context in
             guard let pgid = Int32(String(buffer: body)) else { return }

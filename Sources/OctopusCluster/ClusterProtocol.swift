@@ -13,6 +13,14 @@ struct ChildReady: RPCAction {
     static let name = "octopus.cluster.ready"
 }
 
+/// Child → master: the child is stopping on its own (SIGTERM to it, or a fatal error); answered once recorded, so
+/// that its exit is not taken for a crash.
+struct ChildStopping: RPCAction {
+    typealias Input = String
+    typealias Output = Bool
+    static let name = "octopus.cluster.stopping"
+}
+
 /// Child → master: a command task's process group, recorded before its program runs so that the master ends it
 /// should the child be killed.
 struct RegisterGroup: RPCAction {
@@ -138,8 +146,6 @@ struct ControlStop: RPCAction {
 
 /// One-way message names.
 enum ClusterMessage {
-    /// child → master: the child is stopping on its own (SIGTERM to it, or a fatal error); body: the reason.
-    static let stopping = "octopus.cluster.stopping"
     /// child → master: a registered process group has ended; body: the pgid.
     static let groupEnded = "octopus.cluster.groupEnded"
     /// master → child: every process is ready (serverDidReady; the agent starts its timers).

@@ -489,12 +489,14 @@ actor Supervisor {
             return true
         }
         let allGone = await value(of: waitForAll, orNilAfter: timeout) ?? false
-        if allGone { return }
-        for child in targets where !child.process.hasExited {
-            log.warning("\(child.identity) still running \(timeout) after SIGTERM; sending SIGKILL")
-            child.process.signal(SIGKILL)
+        if !allGone {
+            for child in targets where !child.process.hasExited {
+                log.warning("\(child.identity) still running \(timeout) after SIGTERM; sending SIGKILL")
+                child.process.signal(SIGKILL)
+            }
         }
-        for process in processes { _ = await process.exit.value }
+        // Each exit is recorded (and logged) before this returns, whichever task sees it first.
+        for process in processes { await exited(process.pid, await process.exit.value) }
     }
 
     // MARK: Signals

@@ -17,9 +17,10 @@
 //   FIXTURE_LOG_STREAM=N                     once the cluster is ready, every worker logs N lines (category fixture,
 //                                            "worker W line I" padded with FIXTURE_LOG_PAD x's), 1000 at a time with
 //                                            FIXTURE_LOG_SPREAD_MS between, then appends its id to logged.txt
-//   FIXTURE_TICKS=NAME:INTERVAL:TYPE:MS[:immediate][:retry],…   tasks whose runs append "NAME JOB SCHEDULED-MS WORKER PID" to
-//                                            ticks.log when they start, then take MS milliseconds (INTERVAL may be
-//                                            empty: immediate only)
+//   FIXTURE_TICKS=NAME:INTERVAL:TYPE:MS[:immediate][:retry][:allow],…   tasks whose runs append "NAME JOB SCHEDULED-MS
+//                                            WORKER PID" to ticks.log when they start, then take MS milliseconds (-1:
+//                                            until the file `release` exists); INTERVAL may be empty (immediate only);
+//                                            allow: overlap allow
 //   FIXTURE_SERVE=1                          every worker answers each connection on the cluster's first listening
 //                                            socket with "worker N PID" and closes it
 import Foundation
@@ -161,12 +162,13 @@ for spec in (environment["FIXTURE_TICKS"] ?? "").split(separator: ",") {
     guard parts.count >= 4, let ms = Int(parts[3]) else { continue }
     let schedule = Schedule(
         interval: parts[1].isEmpty ? nil : parts[1], type: ScheduleType(parts[2]), immediate: parts.dropFirst(4).contains("immediate"),
-        retry: parts.dropFirst(4).contains("retry"))
+        overlap: parts.dropFirst(4).contains("allow") ? .allow : .skip, retry: parts.dropFirst(4).contains("retry"))
     app.schedules.register(ScheduledTask(name: parts[0], schedule: schedule) { context in
         let scheduled = Int64((context.tick.scheduledTime.timeIntervalSince1970 * 1000).rounded())
         let id = ProcessInfo.processInfo.environment["OCTOPUS_WORKER_ID"] ?? "?"
         append("ticks.log", "\(parts[0]) \(context.tick.jobID) \(scheduled) \(id) \(getpid())")
         if ms > 0 { try await Task.sleep(for: .milliseconds(ms)) }
+        while ms < 0, !FileManager.default.fileExists(atPath: "release") { try await Task.sleep(for: .milliseconds(10)) }
     })
 }
 

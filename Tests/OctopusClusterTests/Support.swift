@@ -37,7 +37,10 @@ final class Scratch: @unchecked Sendable {
         read(name).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    /// Kept when OCTOPUS_KEEP_SCRATCH is set (to read a failed test's logs).
+    deinit {
+        if ProcessInfo.processInfo.environment["OCTOPUS_KEEP_SCRATCH"] == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
 }
 
 /// The test configuration: one file for everything (with the pid), the schedule log beside it, short backoffs.
