@@ -172,7 +172,8 @@ let package = Package(
         .testTarget(
             name: "OctopusClusterTests",
             dependencies: [
-                "ClusterFixture", "OctopusCLI", "Octopus", "OctopusCluster", "OctopusSchedule", "OctopusSystem", "TestSupport",
+                "ClusterFixture", "OctopusCLI", "Octopus", "OctopusCluster", "OctopusRPC", "OctopusSchedule", "OctopusSystem",
+                "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -53,6 +53,14 @@ public final class OctopusApplication: Sendable {
         var hooks: [Stage: [Hook]] = [:]
         var workerServices: [ServiceFactory] = []
         var agentServices: [ServiceFactory] = []
+        var clients: [SharedClientEntry] = []
+    }
+
+    /// A cluster client, type-erased: how to start it in this process and close it at the stop.
+    private struct SharedClientEntry: Sendable {
+        let name: String
+        let start: @Sendable (ClusterClientMode, _ invokeTimeout: Duration, _ connectTimeout: Duration) async throws -> Void
+        let close: @Sendable () async -> Void
     }
 
     /// The configuration as read from `configDirectory` (before any `configWillLoad` hook).
@@ -116,6 +124,38 @@ public final class OctopusApplication: Sendable {
     public func serverDidReady(_ hook: @escaping Hook) { add(.serverDidReady, hook) }
     /// Runs at a graceful stop, after the services have stopped and before logging is flushed.
     public func beforeClose(_ hook: @escaping Hook) { add(.beforeClose, hook) }
+
+    /// A long connection the whole cluster shares (cluster-client's model): `makeClient` runs in the agent only, which
+    /// leads; every worker uses it through a socket in the run directory, with the same API. Usable from `didLoad`
+    /// on, in the agent and the workers (started before the hooks, closed after `beforeClose`); an agent that
+    /// replaces a dead one leads again and the workers subscribe again. Invokes default to
+    /// `cluster.client.invokeTimeout`.
+    ///
+    /// ```swift
+    /// let registry = app.clusterClient("registry") { try await Registry.connect(to: "registry.internal:2181") }
+    /// app.workers { context in
+    ///     let updates = registry.subscribe("services/payments")   // one subscription at the agent, for everyone
+    ///     …
+    /// }
+    /// ```
+    public func clusterClient<Connection: SharedConnection>(
+        _ name: String, options: ClusterClientOptions = ClusterClientOptions(),
+        _ makeClient: @escaping @Sendable () async throws -> Connection
+    ) -> ClusterClient<Connection> {
+        let client = ClusterClient(name: name, options: options, logger: Logger(label: "octopus.client"), makeClient: makeClient)
+        let entry = SharedClientEntry(
+            name: name,
+            start: { mode, invokeTimeout, connectTimeout in
+                client.configure {
+                    $0.invokeTimeout = invokeTimeout
+                    $0.connectTimeout = connectTimeout
+                }
+                try await client.start(mode)
+            },
+            close: { await client.close() })
+        registrations.withLock { $0.clients.append(entry) }
+        return client
+    }
 
     private func add(_ stage: Stage, _ hook: @escaping Hook) {
         registrations.withLock { $0.hooks[stage, default: []].append(hook) }
@@ -306,6 +346,18 @@ public final class OctopusApplication: Sendable {
         }
         defer { masterGone.cancel() }
 
+        // Cluster clients: the agent leads (it is ready before any worker starts), the workers connect to it.
+        let clients = registrations.withLock { $0.clients }
+        for client in clients {
+            do {
+                try await client.start(
+                    child.clientMode(runDirectory: config.cluster.runDirectory), config.cluster.clientInvokeTimeout,
+                    config.cluster.startupTimeout)
+            } catch {
+                return failedWithLogs("cluster client \(client.name) did not start: \(error)")
+            }
+        }
+
         let context = ProcessContext(
             identity: identity, configuration: config, logging: logging,
             logger: logging.logger(label: identity.role == .worker ? "app" : "agent"), messenger: messenger, child: child)
@@ -323,10 +375,11 @@ public final class OctopusApplication: Sendable {
 
         // Started in this order, stopped in the reverse: the runtime first (it tells the master), then the running
         // ticks are let finish (they may use the application's services), then the application's services, the
-        // scheduler, the beforeClose hooks, and logging last.
+        // scheduler, the beforeClose hooks, the cluster clients, and logging last.
         var entries: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: logging),
-            .init(service: BeforeClose { [self] in try await runHooks(.beforeClose, context) }),
+            .init(service: AtStop { for client in clients { await client.close() } }),
+            .init(service: AtStop { [self] in try await runHooks(.beforeClose, context) }),
         ]
         if let scheduler { entries.append(.init(service: AfterClusterReady(child: child, service: scheduler))) }
         entries += services.map { .init(service: $0) }
@@ -428,13 +481,14 @@ private struct AfterClusterReady: Service {
     }
 }
 
-/// Runs the `beforeClose` hooks at a graceful stop, after the services started after it have stopped.
-private struct BeforeClose: Service {
-    let hooks: @Sendable () async throws -> Void
+/// Runs `work` at a graceful stop, after the services started after it have stopped (the `beforeClose` hooks; then
+/// the cluster clients are closed).
+private struct AtStop: Service {
+    let work: @Sendable () async throws -> Void
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await hooks()
+        try await work()
     }
 }
 

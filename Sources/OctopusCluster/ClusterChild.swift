@@ -74,6 +74,7 @@ public final class ClusterChild: Sendable {
     public let messenger: Messenger
     let listeningSockets: [(address: ListenAddress, descriptor: Int32)]
     let branch: RPCBranch
+    private let secret: [UInt8]
     private let rotation: RotationRelay
     private let logger: Logger
     private let clusterReadyLatch = Latch()
@@ -82,12 +83,19 @@ public final class ClusterChild: Sendable {
     private let membershipObservers = Mutex<[@Sendable (Membership) -> Void]>([])
     private let replacementAgent = Atomic<Bool>(false)
 
+    /// How a cluster client takes part in this process: the agent leads, workers follow, through sockets in
+    /// `runDirectory` bound with the cluster's secret.
+    public func clientMode(runDirectory: String) -> ClusterClientMode {
+        .cluster(leads: identity.role == .agent, runDirectory: runDirectory, secret: secret)
+    }
+
     /// - Parameters:
     ///   - logging: this process's logging system, made with `rotation.coordination(for: launch.identity.role)`.
     public init(_ launch: ChildLaunch, messenger: Messenger, logging: LogSystem, rotation: RotationRelay, logger: Logger) {
         identity = launch.identity
         masterPID = launch.masterPID
         listeningSockets = launch.listeningSockets
+        secret = launch.secret
         self.rotation = rotation
         self.messenger = messenger
         self.logger = logger

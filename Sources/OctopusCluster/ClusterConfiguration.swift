@@ -15,6 +15,7 @@ import OctopusSchedule
 ///   runDirectory: run                   # 0700: the pid file and the control socket
 ///   messageQueue: 1000                  # messages kept per process while it is not ready
 ///   listen: [8080, "127.0.0.1:9090"]    # sockets the master opens and every worker accepts on
+///   client: { invokeTimeout: 5s }       # cluster clients: an invoke's deadline when the call gives none
 /// ```
 ///
 /// `listen`: the master opens each listening socket once, before any worker starts, and hands it to every worker
@@ -36,6 +37,8 @@ public struct ClusterConfiguration: Sendable, Hashable {
     public var messageQueueLimit: Int
     /// The TCP addresses the master listens on for the workers.
     public var listen: [ListenAddress]
+    /// A cluster client's invoke deadline when the call gives none (`client.invokeTimeout`).
+    public var clientInvokeTimeout: Duration = .seconds(5)
 
     public init(
         workers: Int = ClusterConfiguration.defaultWorkers, startupTimeout: Duration = .seconds(30),
@@ -60,7 +63,7 @@ public struct ClusterConfiguration: Sendable, Hashable {
 
     static let keys = [
         "workers", "startupTimeout", "shutdownTimeout", "restartBackoff", "crashLoop", "runDirectory", "messageQueue",
-        "listen",
+        "listen", "client",
     ]
 
     /// Reads the section (absent: the defaults), reporting every issue with its key path.
@@ -109,6 +112,15 @@ public struct ClusterConfiguration: Sendable, Hashable {
                 section.report("messageQueue", "messageQueue cannot be negative at \(section.path(of: "messageQueue"))")
             } else {
                 result.messageQueueLimit = limit
+            }
+        }
+        if let client = section.object("client", allowedKeys: ["invokeTimeout"]),
+            let timeout = client.duration("invokeTimeout")
+        {
+            if timeout <= .zero {
+                client.report("invokeTimeout", "invokeTimeout must be more than zero at \(client.path(of: "invokeTimeout"))")
+            } else {
+                result.clientInvokeTimeout = timeout
             }
         }
         if let raw = section.raw("listen") {

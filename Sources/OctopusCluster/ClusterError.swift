@@ -16,6 +16,8 @@ public struct ClusterError: Error, Sendable, CustomStringConvertible {
         public static let control = Kind(name: "control")
         /// A lifecycle hook failed or did not finish in time.
         public static let hook = Kind(name: "hook")
+        /// A cluster client could not start: a bad name, a socket path too long, started twice.
+        public static let client = Kind(name: "cluster client")
         public var description: String { name }
     }
 

@@ -376,6 +376,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
                 respond(id, body: try handler(frame.body, context), action: action)
             } catch {
                 respond(id, error: RPCError.wrapping(error, action: action))
+                if let refusal = error as? RPCRefusal { refuse(refusal) }
             }
             return
         }
@@ -386,6 +387,7 @@ public final class RPCConnection: Sendable, FrameReceiver {
                 if !Task.isCancelled { respond(id, body: output, action: action) }
             } catch {
                 if !Task.isCancelled { respond(id, error: RPCError.wrapping(error, action: action)) }
+                if let refusal = error as? RPCRefusal { refuse(refusal) }
             }
             state.withLock { state in
                 state.serving[id] = nil
@@ -455,6 +457,12 @@ public final class RPCConnection: Sendable, FrameReceiver {
             Frame(kind: .heartbeat, id: 0).write(to: &ping)
             link.send(ping)
         }
+    }
+
+    /// Closes the connection after the refusal's answer (the link sends what was queued before it closes).
+    private func refuse(_ refusal: RPCRefusal) {
+        logger.warning("closing the connection: \(refusal.error.message)", metadata: ["rpc.peer": "\(peer)"])
+        close(refusal.error)
     }
 
     func protocolViolation(_ reason: String) {

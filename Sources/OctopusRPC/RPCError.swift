@@ -41,6 +41,12 @@ public struct RPCError: Error, Sendable, Hashable, Codable, CustomStringConverti
         public static let malformed = Code(30015)
         /// The handshake did not complete in time.
         public static let bindTimedOut = Code(30016)
+        /// A subscription the serving side could not make (its real client threw); it is retried (node-octopus's
+        /// number).
+        public static let subscribeFailed = Code(30017)
+        /// A message from another term: a leader that is no longer the leader, or a follower that has not heard of
+        /// the newer one.
+        public static let staleTerm = Code(30018)
 
         public var name: String {
             switch self {
@@ -60,6 +66,8 @@ public struct RPCError: Error, Sendable, Hashable, Codable, CustomStringConverti
             case .disconnected: "disconnected"
             case .malformed: "malformed message"
             case .bindTimedOut: "bind timed out"
+            case .subscribeFailed: "subscribe failed on the server side"
+            case .staleTerm: "stale term"
             default: "error"
             }
         }
@@ -95,11 +103,23 @@ public struct RPCError: Error, Sendable, Hashable, Codable, CustomStringConverti
 
     /// Any error as an `RPCError`: itself when it is one, cancellation as `.cancelled`, anything else as `.remote`.
     static func wrapping(_ error: any Error, action: String?) -> RPCError {
+        if let refusal = error as? RPCRefusal { return wrapping(refusal.error, action: action) }
         if var rpc = error as? RPCError {
             if rpc.action == nil { rpc.action = action }
             return rpc
         }
         if error is CancellationError { return RPCError(.cancelled, "the handler was cancelled", action: action) }
         return RPCError(.remote, String(describing: error), action: action)
+    }
+}
+
+/// Thrown by a handler to answer with `error` and then close the connection the request came on: the peer spoke out
+/// of turn (a request for another leadership's term, say) and nothing more from it is listened to. Other connections
+/// are not affected.
+public struct RPCRefusal: Error, Sendable {
+    public var error: RPCError
+
+    public init(_ error: RPCError) {
+        self.error = error
     }
 }

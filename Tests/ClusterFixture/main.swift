@@ -23,6 +23,12 @@
 //                                            allow: overlap allow
 //   FIXTURE_SERVE=1                          every worker answers each connection on the cluster's first listening
 //                                            socket with "worker N PID" and closes it
+//   FIXTURE_BOARD=PATH                       a cluster client "board" whose real client is a connection to the board
+//                                            server at PATH (Board.swift): every worker appends "worker N VALUE" to
+//                                            news.log for each value of "news", and once ready invokes add(2, 3) and
+//                                            appends "worker N invoked 5"
+//
+// `ClusterFixture client DIRECTORY NAME BOARD` is a free-mode cluster client instead (ClientMode.swift).
 import Foundation
 import Octopus
 
@@ -128,6 +134,10 @@ struct Pinger: Service {
     }
 }
 
+if CommandLine.arguments.count == 5, CommandLine.arguments[1] == "client" {
+    await runClientMode(directory: CommandLine.arguments[2], name: CommandLine.arguments[3], board: CommandLine.arguments[4])
+}
+
 let app: OctopusApplication
 do {
     app = try OctopusApplication(configDirectory: "config")
@@ -219,6 +229,34 @@ app.workers { context in
         services.append(WhoServer(fd: fd, identity: context.identity))
     }
     return services
+}
+
+/// Appends each value of the board's "news" to news.log until the worker stops.
+struct NewsReader: Service {
+    let board: ClusterClient<BoardConnection>
+    let workerID: Int
+
+    func run() async throws {
+        let news = board.subscribe("news")
+        await cancelWhenGracefulShutdown {
+            for await event in news {
+                switch event {
+                case .value(let value): append("news.log", "worker \(workerID) \(value)")
+                case .failed(let error): append("news.log", "worker \(workerID) failed \(error)")
+                }
+            }
+        }
+    }
+}
+
+if let path = environment["FIXTURE_BOARD"] {
+    let board = app.clusterClient("board") { try BoardConnection.connect(path) }
+    app.workers { context in [NewsReader(board: board, workerID: context.workerID ?? 0)] }
+    app.didReady { context in
+        guard context.role == .worker else { return }
+        let sum = try await board.invoke(AddAction.self, .init(a: 2, b: 3))
+        append("news.log", "worker \(context.workerID ?? 0) invoked \(sum)")
+    }
 }
 
 app.messenger.on("note", as: Note.self) { note, sender in

@@ -72,4 +72,31 @@ import TestSupport
         await healthy.close()
         await master.close()
     }
+
+    @Test func aRefusalAnswersThenClosesOnlyThatConnection() async throws {
+        let path = socketPath()
+        let handlers = RPCHandlers()
+        handlers.register(Add.self) { input in
+            if input.a < 0 { throw RPCRefusal(RPCError(.staleTerm, "not from this term")) }
+            return input.a + input.b
+        }
+        let master = RPCMaster(handlers: handlers, options: testOptions(), logger: quiet)
+        try await master.listen(.unix(path))
+        let refused = RPCBranch(id: "refused", options: testOptions(), logger: quiet)
+        let refusedEvents = EventLog(refused.events)
+        let healthy = RPCBranch(id: "healthy", options: testOptions(), logger: quiet)
+        let healthyEvents = EventLog(healthy.events)
+        try await refused.connect(to: .unix(path))
+        try await healthy.connect(to: .unix(path))
+        let error = await expectRPCError(.staleTerm) { _ = try await refused.call(Add.self, .init(a: -1, b: 0)) }
+        #expect(error?.message == "not from this term", "the caller gets the refusal's own error")
+        await eventually("the refused connection is closed") {
+            refusedEvents.count { if case .disconnected = $0 { true } else { false } } == 1
+        }
+        #expect(try await healthy.call(Add.self, .init(a: 2, b: 2)) == 4)
+        #expect(!healthyEvents.all.contains { if case .disconnected = $0 { true } else { false } })
+        await refused.close()
+        await healthy.close()
+        await master.close()
+    }
 }

@@ -106,10 +106,3 @@ func expectRPCError(
 /// Tests that do not look at log lines keep them off the test output.
 let quiet = Logger(label: "octopus.rpc") { _ in SwiftLogNoOpLogHandler() }
 
-/// Runs blocking work (socket reads, the fuzz loop) on its own thread, not on the concurrency pool that the
-/// endpoints under test need.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: body()) }.start()
-    }
-}

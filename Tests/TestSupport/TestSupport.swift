@@ -128,3 +128,11 @@ public final class RawListener {
     }
 }
 
+
+/// Runs blocking work (socket reads, a fuzz loop) on its own thread, not on the concurrency pool that the endpoints
+/// under test need.
+public func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
