@@ -8,6 +8,9 @@
 //                                               each), plain and rolled (10M x 20, gzip, the agent rolling), interleaved
 //   ClusterBenchmark dispatch TICKS             a tick handed out by the scheduler → its run begun: in one process, and
 //                                               from the agent to a worker
+//   ClusterBenchmark client CALLS VALUES KILLS  the cluster client: invoke through a follower, in the leader's process
+//                                               and as a raw RPC call; fan-out to 1, 4, 16 subscribers; failover
+//                                               (SharedClient.swift)
 //
 // Run through Benchmarks/run-cluster-benchmark.sh (release build).
 import Foundation
@@ -487,6 +490,11 @@ case "dispatch":
     await dispatchAcrossProcesses(ticks: ticks)
 case "serve-dispatch":
     await serveDispatch()
+case "client":
+    func number(_ index: Int, _ otherwise: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? otherwise : otherwise }
+    await sharedClientBenchmark(calls: number(2, 20_000), values: number(3, 20_000), kills: number(4, 20))
+case "client-member":
+    await clientMember(Array(arguments.dropFirst(2)))
 default:
-    fail("usage: ClusterBenchmark startup OCTOPUS [ROUNDS] | messenger [MESSAGES] | logs [ROUNDS] [LINES] | dispatch [TICKS]")
+    fail("usage: ClusterBenchmark startup OCTOPUS [ROUNDS] | messenger [MESSAGES] | logs [ROUNDS] [LINES] | dispatch [TICKS] | client [CALLS] [VALUES] [KILLS]")
 }

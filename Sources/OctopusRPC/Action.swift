@@ -159,6 +159,11 @@ public final class RPCHandlers: Sendable {
         table.withLock { $0[name]?.run }
     }
 
+    /// The handler of `name` when it answers without suspending (see `register` with a non-async closure).
+    package func immediateHandler(for name: String) -> ImmediateRawHandler? {
+        table.withLock { $0[name]?.immediate }
+    }
+
     func entry(for name: String) -> Entry? {
         table.withLock { $0[name] }
     }

@@ -65,12 +65,13 @@ final class Leader<Connection: SharedConnection>: Sendable {
             return (name, payload)
         }
         handlers.register(ClientHello.self) { _ in term }
-        handlers.registerRaw(ClientWire.subscribe) { [weak self] body, context in
+        // Subscribing answers in place (no task), so a follower's later requests see it done.
+        handlers.registerRaw(ClientWire.subscribe) { [weak self] body, context throws -> ByteBuffer in
             let (key, _) = try checked(body, context)
             if let caller = context.caller { self?.subscribe(key, .remote(caller)) }
             return ByteBuffer()
         }
-        handlers.registerRaw(ClientWire.unsubscribe) { [weak self] body, context in
+        handlers.registerRaw(ClientWire.unsubscribe) { [weak self] body, context throws -> ByteBuffer in
             let (key, _) = try checked(body, context)
             if let caller = context.caller { self?.unsubscribe(key, .remote(caller)) }
             return ByteBuffer()
@@ -82,10 +83,21 @@ final class Leader<Connection: SharedConnection>: Sendable {
             try await self.client.publish(value, to: key)
             return ByteBuffer()
         }
-        handlers.registerRaw(ClientWire.invoke) { [weak self] body, context in
-            let (method, payload) = try checked(body, context)
-            guard let self else { throw RPCError(.closed, "the leader is closing") }
-            return try await self.invoke(method, body: payload, caller: context.caller, deadline: context.deadline)
+        // Each method of the real client under its own action, served as it was registered: a method that answers
+        // without suspending is answered on the connection's event loop, with no task.
+        for method in methods.actions {
+            let action = ClientWire.invoke(method)
+            if let immediate = methods.immediateHandler(for: method) {
+                handlers.registerRaw(action) { body, context throws -> ByteBuffer in
+                    let (_, payload) = try checked(body, context)
+                    return try immediate(payload, RPCCallContext(action: method, caller: context.caller, deadline: context.deadline))
+                }
+            } else if let run = methods.handler(for: method) {
+                handlers.registerRaw(action) { body, context in
+                    let (_, payload) = try checked(body, context)
+                    return try await run(payload, RPCCallContext(action: method, caller: context.caller, deadline: context.deadline))
+                }
+            }
         }
         try await master.listen(address)
         if case .unix(let path) = address { chmod(path, 0o600) }

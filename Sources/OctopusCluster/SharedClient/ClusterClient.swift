@@ -264,7 +264,7 @@ public final class ClusterClient<Connection: SharedConnection>: Sendable {
     /// The values of `key` from now on (the last one at once, when the leader has it), until the stream is dropped;
     /// when the last local subscriber of a key goes, so does this process's subscription at the leader.
     public func subscribe(_ key: String) -> AsyncStream<SubscriptionEvent<Value>> {
-        let (stream, continuation) = AsyncStream.makeStream(of: SubscriptionEvent<Value>.self, bufferingPolicy: .bufferingNewest(1024))
+        let (stream, continuation) = AsyncStream.makeStream(of: SubscriptionEvent<Value>.self)
         let (id, first, leader, follower, cached) = state.withLock { state in
             state.nextID += 1
             let first = state.local[key]?.isEmpty ?? true
@@ -340,42 +340,47 @@ public final class ClusterClient<Connection: SharedConnection>: Sendable {
     }
 
     func invokeRaw(_ method: String, body: ByteBuffer, idempotent: Bool, timeout: Duration?) async throws -> ByteBuffer {
-        try await perform(ClientWire.invoke, name: method, body: body, idempotent: idempotent, timeout: timeout) { leader in
-            try await leader.invoke(method, body: body, caller: nil, deadline: nil)
+        do {
+            return try await perform(ClientWire.invoke(method), name: "", label: method, body: body, idempotent: idempotent, timeout: timeout) { leader in
+                try await leader.invoke(method, body: body, caller: nil, deadline: nil)
+            }
+        } catch let error as RPCError where error.code == .noSuchAction {
+            throw RPCError(.noSuchAction, "the real client of \(name) has no method \"\(method)\"", action: method)
         }
     }
 
     /// Runs `here` when this process leads, else sends the request to the leader; waits for a leader while there is
     /// none (within the deadline); sends again after losing one only when `idempotent`.
     private func perform(
-        _ action: String, name: String, body: ByteBuffer, idempotent: Bool, timeout: Duration?,
+        _ action: String, name: String, label: String? = nil, body: ByteBuffer, idempotent: Bool, timeout: Duration?,
         here: (Leader<Connection>) async throws -> ByteBuffer
     ) async throws -> ByteBuffer {
         let deadline = ContinuousClock.now + (timeout ?? options.invokeTimeout)
+        let label = label ?? name
         var sentOnce = false
         while true {
             let (leader, follower, closed, started) = state.withLock { ($0.leader, $0.follower, $0.closed, $0.mode != nil) }
-            if closed { throw RPCError(.closed, "cluster client \(self.name) is closed", action: name) }
-            if !started { throw RPCError(.notConnected, "cluster client \(self.name) is not started", action: name) }
+            if closed { throw RPCError(.closed, "cluster client \(self.name) is closed", action: label) }
+            if !started { throw RPCError(.notConnected, "cluster client \(self.name) is not started", action: label) }
             if let leader { return try await here(leader) }
             if let follower, follower.isReady {
                 let remaining = deadline - ContinuousClock.now
-                guard remaining > .zero else { throw RPCError(.timedOut, "no answer before the deadline", action: name) }
+                guard remaining > .zero else { throw RPCError(.timedOut, "no answer before the deadline", action: label) }
                 do {
                     sentOnce = true
                     return try await follower.call(action, name: name, body: body, timeout: remaining)
                 } catch let error as RPCError where [.disconnected, .notConnected, .closed].contains(error.code) {
                     guard idempotent else {
-                        throw RPCError(.disconnected, "the leader went away while the call was pending; not sent again (not idempotent)", action: name)
+                        throw RPCError(.disconnected, "the leader went away while the call was pending; not sent again (not idempotent)", action: label)
                     }
-                    logger.debug("the leader went away; sending \(name) again (idempotent)")
+                    logger.debug("the leader went away; sending \(label) again (idempotent)")
                 }
             } else if sentOnce && !idempotent {
-                throw RPCError(.disconnected, "the leader went away", action: name)
+                throw RPCError(.disconnected, "the leader went away", action: label)
             }
             // No leader to talk to now: wait for one, within the deadline.
             let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else { throw RPCError(.timedOut, "no leader before the deadline", action: name) }
+            guard remaining > .zero else { throw RPCError(.timedOut, "no leader before the deadline", action: label) }
             let latch = connected.withLock { $0 }
             _ = await value(of: { await latch.wait() }, orNilAfter: min(remaining, .milliseconds(100)))
         }
@@ -409,7 +414,8 @@ enum ClientWire {
     static let subscribe = "cc.subscribe"
     static let unsubscribe = "cc.unsubscribe"
     static let publish = "cc.publish"
-    static let invoke = "cc.invoke"
+    /// follower → leader: a method of the real client (each has an action of its own).
+    static func invoke(_ method: String) -> String { "cc.invoke/" + method }
     /// leader → follower: a value of a key.
     static let value = "cc.value"
     /// leader → follower: the leader could not subscribe to a key (30017).
