@@ -148,6 +148,7 @@ import Glibc
               startupTimout: 5s
               crashLoop: { exits: 0, within: soon }
               restartBackoff: { initial: 2s, maximum: 1s }
+              client: { invokeTimeout: forever, retries: 3 }
             """)
         let check = try await runProgram(octopusBinary, ["config", "check"], in: scratch.path)
         let start = try await runProgram(octopusBinary, ["start"], in: scratch.path)
@@ -159,6 +160,8 @@ import Glibc
                 "exits must be 1 or more at cluster.crashLoop.exits",
                 "at cluster.crashLoop.within",
                 "the maximum backoff is shorter than the initial one at cluster.restartBackoff.maximum",
+                "at cluster.client.invokeTimeout",
+                #"unknown key "retries" at cluster.client"#,
                 "config.default.yaml:",
             ] {
                 #expect(outcome.stderr.contains(fragment), "missing: \(fragment)\n\(outcome.stderr)")
