@@ -102,7 +102,7 @@ public struct RPCError: Error, Sendable, Hashable, Codable, CustomStringConverti
     }
 
     /// Any error as an `RPCError`: itself when it is one, cancellation as `.cancelled`, anything else as `.remote`.
-    static func wrapping(_ error: any Error, action: String?) -> RPCError {
+    package static func wrapping(_ error: any Error, action: String?) -> RPCError {
         if let refusal = error as? RPCRefusal { return wrapping(refusal.error, action: action) }
         if var rpc = error as? RPCError {
             if rpc.action == nil { rpc.action = action }

@@ -324,7 +324,8 @@ public final class ClusterClient<Connection: SharedConnection>: Sendable {
     }
 
     /// Invokes a typed method of the real client (in the leader), within `timeout`. With `idempotent`, a call that
-    /// loses its leader is sent again to the next one; otherwise it fails at once (30014).
+    /// loses its leader is sent again to the next one; otherwise it fails at once (30014). Errors are `RPCError`s in
+    /// every process: what the real client throws comes as 30006 with its description.
     public func invoke<A: RPCAction>(
         _ action: A.Type, _ input: A.Input, idempotent: Bool = false, timeout: Duration? = nil
     ) async throws -> A.Output {
@@ -362,7 +363,10 @@ public final class ClusterClient<Connection: SharedConnection>: Sendable {
             let (leader, follower, closed, started) = state.withLock { ($0.leader, $0.follower, $0.closed, $0.mode != nil) }
             if closed { throw RPCError(.closed, "cluster client \(self.name) is closed", action: label) }
             if !started { throw RPCError(.notConnected, "cluster client \(self.name) is not started", action: label) }
-            if let leader { return try await here(leader) }
+            if let leader {
+                // The same errors as through a follower: the real client's own come as 30006 with their description.
+                do { return try await here(leader) } catch { throw RPCError.wrapping(error, action: label) }
+            }
             if let follower, follower.isReady {
                 let remaining = deadline - ContinuousClock.now
                 guard remaining > .zero else { throw RPCError(.timedOut, "no answer before the deadline", action: label) }

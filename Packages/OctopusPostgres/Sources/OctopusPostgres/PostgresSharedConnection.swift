@@ -75,7 +75,9 @@ public final class PostgresSharedConnection: SharedConnection {
         var binds = PostgresBindings()
         binds.append(channel)
         binds.append(value)
-        try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_notify($1, $2)", binds: binds), logger: logger)
+        try await serverErrors {
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_notify($1, $2)", binds: binds), logger: logger)
+        }
     }
 
     public func methods(_ handlers: RPCHandlers) {
@@ -90,18 +92,28 @@ public final class PostgresSharedConnection: SharedConnection {
                 case .text(let value): binds.append(value)
                 }
             }
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: query.sql, binds: binds), logger: logger)
-            var result = QueryResult(columns: [], rows: [])
-            for try await row in rows {
-                if result.columns.isEmpty { result.columns = row.map(\.columnName) }
-                result.rows.append(row.map(SQLValue.init(cell:)))
+            return try await serverErrors {
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: query.sql, binds: binds), logger: logger)
+                var result = QueryResult(columns: [], rows: [])
+                for try await row in rows {
+                    if result.columns.isEmpty { result.columns = row.map(\.columnName) }
+                    result.rows.append(row.map(SQLValue.init(cell:)))
+                }
+                return result
             }
-            return result
         }
     }
 
     public func close() async {
         try? await connection.close()
+    }
+
+    /// What the server said when it refused something: its SQLSTATE and message (a `PSQLError`'s description hides
+    /// them; they travel to the process that invoked, and never the query's parameters).
+    public struct ServerError: Error, Sendable, CustomStringConvertible {
+        public var sqlState: String
+        public var message: String
+        public var description: String { "PostgreSQL error \(sqlState): \(message)" }
     }
 
     // MARK: Queries
@@ -116,6 +128,22 @@ public final class PostgresSharedConnection: SharedConnection {
                 self.sql = sql
                 self.parameters = parameters
             }
+
+            private enum CodingKeys: String, CodingKey { case sql, parameters }
+
+            // A null in an array is JSON's null (an Optional on the wire: a non-optional value cannot be decoded from
+            // null).
+            public init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                sql = try container.decode(String.self, forKey: .sql)
+                parameters = try container.decode([SQLValue?].self, forKey: .parameters).map { $0 ?? .null }
+            }
+
+            public func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(sql, forKey: .sql)
+                try container.encode(parameters.map(\.optional), forKey: .parameters)
+            }
         }
         public typealias Output = QueryResult
         public static let name = "postgres.query"
@@ -124,6 +152,25 @@ public final class PostgresSharedConnection: SharedConnection {
     public struct QueryResult: Codable, Sendable, Equatable {
         public var columns: [String]
         public var rows: [[SQLValue]]
+
+        private enum CodingKeys: String, CodingKey { case columns, rows }
+
+        public init(columns: [String], rows: [[SQLValue]]) {
+            self.columns = columns
+            self.rows = rows
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            columns = try container.decode([String].self, forKey: .columns)
+            rows = try container.decode([[SQLValue?]].self, forKey: .rows).map { $0.map { $0 ?? .null } }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(columns, forKey: .columns)
+            try container.encode(rows.map { $0.map(\.optional) }, forKey: .rows)
+        }
     }
 
     /// A parameter or a cell: JSON's values (a cell of a type without one here comes as its text, or null).
@@ -133,6 +180,9 @@ public final class PostgresSharedConnection: SharedConnection {
         case double(Double)
         case bool(Bool)
         case text(String)
+
+        /// nil for `.null` (how a null travels in JSON arrays).
+        var optional: SQLValue? { self == .null ? nil : self }
 
         init(cell: PostgresCell) {
             guard cell.bytes != nil else {
@@ -179,5 +229,18 @@ public final class PostgresSharedConnection: SharedConnection {
             case .text(let value): try container.encode(value)
             }
         }
+    }
+}
+
+/// Runs `body`, turning the server's refusals into ``PostgresSharedConnection/ServerError``.
+@discardableResult
+func serverErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as PSQLError {
+        if let state = error.serverInfo?[.sqlState], let message = error.serverInfo?[.message] {
+            throw PostgresSharedConnection.ServerError(sqlState: state, message: message)
+        }
+        throw error
     }
 }

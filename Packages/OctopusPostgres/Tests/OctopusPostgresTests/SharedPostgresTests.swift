@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Octopus
 import OctopusPostgres
 import PostgresNIO
 import Testing
@@ -31,6 +32,12 @@ func serverConfiguration() -> PostgresConnection.Configuration? {
 }
 
 let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+/// An error whose description is the full one (PSQLError hides its details from `description`).
+struct PrintableError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
 
 /// Polls `condition` until it holds; false after `limit` (no test passes or fails on how fast something is).
 func waitUntil(within limit: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
@@ -154,5 +161,54 @@ struct SharedPostgresTests {
         // At the stop the agent closed its connection.
         #expect(try await waitUntil { try await backends().isEmpty })
         try? await observer.close()
+    }
+
+    @Test("One process: LISTEN, publish through pg_notify, a query with parameters, and a bad query's error with the server's message")
+    func inOneProcess() async throws {
+        guard let configuration = serverConfiguration() else { return }
+        let client = ClusterClient(name: "postgres", logger: quiet) {
+            try await PostgresSharedConnection.connect(configuration, applicationName: "octopus-test-single")
+        }
+        try await client.start(.single)
+        do {
+            let channel = "single_\(UUID().uuidString.prefix(8).lowercased())"
+            let events = client.subscribe(channel)
+            let received = Task { () -> [String] in
+                var values: [String] = []
+                for await event in events {
+                    if case .value(let value) = event { values.append(value) }
+                    if values.count == 2 { break }
+                }
+                return values
+            }
+            // subscribe returns at once; the LISTEN is in force once a publish comes back.
+            var n = 0
+            while client.current(channel) == nil, n < 500 {
+                n += 1
+                try await client.publish("warm", to: channel)
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(client.current(channel) == "warm")
+            try await client.publish("hello, 'world'", to: channel)
+            let values = await received.value
+            #expect(values.last == "hello, 'world'")
+
+            let result = try await client.invoke(
+                PostgresSharedConnection.Query.self,
+                .init("SELECT $1::int * 2 AS doubled, $2::text AS name, NULL::int AS nothing, true AS yes", [.int(21), .text("x")]))
+            #expect(result.columns == ["doubled", "name", "nothing", "yes"])
+            #expect(result.rows == [[.int(42), .text("x"), .null, .bool(true)]])
+            do {
+                _ = try await client.invoke(PostgresSharedConnection.Query.self, .init("SELEC 1"))
+                Issue.record("a bad query succeeded")
+            } catch let error as RPCError {
+                #expect(error.code == .remote)
+                #expect(error.message == #"PostgreSQL error 42601: syntax error at or near "SELEC""#, "\(error)")
+            }
+        } catch {
+            await client.close()
+            throw PrintableError(String(reflecting: error))
+        }
+        await client.close()
     }
 }
