@@ -57,6 +57,9 @@ extension OctopusCommand {
                 since: since.map(parseTime), until: until.map(parseTime), level: level, category: category,
                 grep: grep, levels: levels)
             let output = Output(json: json, colours: !json && isatty(1) != 0, levels: levels)
+            // Following starts before the files are listed, so that no roll falls between the two.
+            let follower = follow ? LogFollower(path: path, rotation: rotation, fromStart: true) : nil
+            follower?.report = { printError($0) }
             let set = LogFileSet(path: path, rotation: rotation)
             if set.files.isEmpty && !follow {
                 printError("octopus tail: no log at \(path)")
@@ -70,82 +73,27 @@ extension OctopusCommand {
                 pending.append(line)
                 if let limit, pending.count > limit { pending.removeFirst(pending.count - limit) }
             }
-            var follower: Follower?
-            for file in set.files {
-                if file.path == set.hotPath, follow {
-                    follower = Follower(path: file.path)
-                    follower?.readAvailable().forEach(take)
-                } else {
-                    do {
-                        try LogFileSet.lines(of: file).forEach(take)
-                    } catch {
-                        printError("octopus tail: \(file.path): \(error)")
-                    }
+            let hot = follower.map { LogFileSet.hotPath(of: $0.path, rotation: rotation) }
+            // A log that had no file when following began is printed whole by the follower.
+            let listed = follower?.startedEmpty == true ? [] : set.files
+            for file in listed where !(follow && (file.path == hot || follower?.holds(file) == true)) {
+                do {
+                    try LogFileSet.lines(of: file).forEach(take)
+                } catch {
+                    printError("octopus tail: \(file.path): \(error)")
                 }
             }
+            follower?.readAvailable().forEach(take)
             for line in pending { output.print(line, parser: parser) }
             output.flush()
-            guard follow else { return }
-            var current = follower ?? Follower(path: set.hotPath)
+            guard let follower else { return }
             while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(200))
-                let hot = LogFileSet(path: path, rotation: rotation).hotPath
-                var batch = current.readAvailable()
-                if current.replaced || hot != current.path {
-                    // Rolled away, a new dated file, or removed: finish the old file, print the files rolled after
-                    // it (several rolls can fall between two polls), then start the new one.
-                    batch += current.drain()
-                    batch += filesRolled(after: current, rotation: rotation)
-                    current = Follower(path: hot)
-                    batch += current.readAvailable()
-                }
-                for line in batch {
+                for line in follower.next(waiting: 200) {
                     if parser == nil, layout == nil { parser = LogLineParser.guess(from: line) }
                     if filter.passes(line, parser: parser) { output.print(line, parser: parser) }
                 }
                 output.flush()
             }
-        }
-
-        /// The lines of the rolled files newer than the one `previous` followed. That file is found among the
-        /// rolled files (newest first, the last 20) by its first line and line count: once compressed it is a new
-        /// file, so its identity cannot tell.
-        func filesRolled(after previous: Follower, rotation: RotationOptions?) -> [String] {
-            guard let first = previous.firstLine else { return [] }
-            let set = settledFileSet(rotation: rotation)
-            let rolled = set.files.filter { $0.path != set.hotPath }
-            for index in rolled.indices.reversed().prefix(20) {
-                guard let lines = try? LogFileSet.lines(of: rolled[index]) else { continue }
-                if lines.first == first && lines.count == previous.linesRead {
-                    return rolled[(index + 1)...].flatMap { (try? LogFileSet.lines(of: $0)) ?? [] }
-                }
-            }
-            return []
-        }
-
-        /// The log's files once no roll is in progress (no pending or half-written archive of this log) and two
-        /// listings in a row agree: names shift while a roll is finished, and a listing taken in between can show
-        /// a file twice or not at all. Waits at most about two seconds.
-        func settledFileSet(rotation: RotationOptions?) -> LogFileSet {
-            let directory = (path as NSString).deletingLastPathComponent
-            let name = (path as NSString).lastPathComponent
-            func snapshot() -> [String] {
-                let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
-                return entries.filter { $0.hasPrefix((name as NSString).deletingPathExtension) }.sorted().map { entry in
-                    var st = stat()
-                    stat((directory.isEmpty ? "." : directory) + "/" + entry, &st)
-                    return "\(entry) \(st.st_size) \(st.st_ino)"
-                }
-            }
-            var previous = snapshot()
-            for _ in 0..<40 {
-                usleep(50_000)
-                let current = snapshot()
-                let busy = current.contains { $0.contains(".rolling-") || $0.contains(".gz.tmp-") }
-                if !busy && current == previous { break }
-                previous = current
-            }
-            return LogFileSet(path: path, rotation: rotation)
         }
 
         /// The rotation, layout and levels of the configured appender that writes `path`, when there is one.
@@ -302,79 +250,5 @@ final class Output {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(time.seconds) + TimeInterval(time.nanoseconds) / 1e9))
-    }
-}
-
-/// Reads a growing file from where it was last read, noticing when its path stops naming it (rolled, removed)
-/// and when it is truncated.
-struct Follower {
-    let path: String
-    private var fd: Int32 = -1
-    private var identity: (UInt64, UInt64)?
-    private var offset: Int64 = 0
-    private var partial: [UInt8] = []
-    /// The first line read from the file, and how many were read: what finds the file again once it is rolled.
-    private(set) var firstLine: String?
-    private(set) var linesRead = 0
-
-    init(path: String) {
-        self.path = path
-        open()
-    }
-
-    private mutating func open() {
-        fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        var st = stat()
-        fstat(fd, &st)
-        identity = (UInt64(st.st_dev), UInt64(st.st_ino))
-        offset = 0
-    }
-
-    /// Whether the path now names another file, or none.
-    var replaced: Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return fd >= 0 }
-        guard let identity else { return true }
-        return identity != (UInt64(st.st_dev), UInt64(st.st_ino))
-    }
-
-    /// The complete lines written since the last read.
-    mutating func readAvailable() -> [String] {
-        if fd < 0 { open() }
-        guard fd >= 0 else { return [] }
-        var st = stat()
-        fstat(fd, &st)
-        if Int64(st.st_size) < offset {  // truncated: start again from the top
-            offset = 0
-            partial.removeAll()
-            firstLine = nil
-            linesRead = 0
-        }
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var lines: [String] = []
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-            if n <= 0 { break }
-            offset += Int64(n)
-            partial += chunk[0..<n]
-            while let newline = partial.firstIndex(of: UInt8(ascii: "\n")) {
-                lines.append(String(decoding: partial[..<newline], as: UTF8.self))
-                partial.removeSubrange(...newline)
-            }
-        }
-        if firstLine == nil { firstLine = lines.first }
-        linesRead += lines.count
-        return lines
-    }
-
-    /// What is left, including a last line without its newline, and closes the file.
-    mutating func drain() -> [String] {
-        var lines = readAvailable()
-        if !partial.isEmpty { lines.append(String(decoding: partial, as: UTF8.self)) }
-        partial.removeAll()
-        if fd >= 0 { close(fd) }
-        fd = -1
-        return lines
     }
 }

@@ -31,7 +31,7 @@ public enum ClusterControl {
             throw ClusterError(.notRunning, "octopus is not running (no live process holds \(directory.pidFile))")
         }
         do {
-            return try await withControl(directory) { branch in
+            return try await withControl(directory, handshakeTimeout: timeout) { branch in
                 try await branch.call(ControlStatus.self, 0, timeout: timeout)
             }
         } catch {
@@ -91,11 +91,11 @@ public enum ClusterControl {
     }
 
     private static func withControl<T: Sendable>(
-        _ directory: RunDirectory, _ body: (RPCBranch) async throws -> T
+        _ directory: RunDirectory, handshakeTimeout: Duration = .seconds(5), _ body: (RPCBranch) async throws -> T
     ) async throws -> T {
         var options = RPCOptions()
         options.heartbeatInterval = nil
-        options.handshakeTimeout = .seconds(5)
+        options.handshakeTimeout = handshakeTimeout
         // Unique per connection: the master may not have seen the previous one of this process close yet.
         let branch = RPCBranch(
             id: "control-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", options: options, logger: Logger(label: "octopus.control") { _ in SwiftLogNoOpLogHandler() })

@@ -8,6 +8,7 @@ import Testing
 final class RunningTail: Sendable {
     private let process: Process
     private let collected = Mutex("")
+    private let errors = Mutex("")
 
     init(_ arguments: [String], in directory: String) throws {
         process = Process()
@@ -16,22 +17,29 @@ final class RunningTail: Sendable {
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
         pipe.fileHandleForReading.readabilityHandler = { [self] handle in
             let data = handle.availableData
             self.collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        errorPipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            self.errors.withLock { $0 += String(decoding: data, as: UTF8.self) }
         }
         try process.run()
     }
 
     var output: String { collected.withLock { $0 } }
+    /// What it printed on stderr.
+    var errorOutput: String { errors.withLock { $0 } }
 
-    /// Waits (at most `seconds`) until the output holds `count` lines.
-    func waitForLines(_ count: Int, seconds: Double = 15) async throws -> [String] {
+    /// Waits (at most `seconds`) until the output holds `count` lines (of those `counted` accepts).
+    func waitForLines(_ count: Int, seconds: Double = 15, counted: (Substring) -> Bool = { _ in true }) async throws -> [String] {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            let lines = output.split(separator: "\n").map(String.init)
-            if lines.count >= count { return lines }
+            let lines = output.split(separator: "\n")
+            if lines.count(where: counted) >= count { return lines.map(String.init) }
             try await Task.sleep(for: .milliseconds(50))
         }
         return output.split(separator: "\n").map(String.init)
@@ -165,5 +173,131 @@ let sizeRolled = #"{ type: file, filename: "FILE", maxLogSize: 400, backups: 50,
         system.flush()
         let lines = try await tail.waitForLines(4)
         #expect(lines == ["old 1", "old 2", "old 3", "fresh"])
+    }
+}
+
+/// `octopus tail -f` under bursts of rolls: a writer far faster than the follower's poll, rolling many times a
+/// second, with archives removed by retention soon after.
+@Suite struct TailBurstTests {
+    /// Writes `total` lines of about 80 bytes at about `perSecond`, after a handshake line the tail has printed.
+    func burst(appender: String, total: Int, perSecond: Int) async throws -> (lines: [String], expected: [String], rolls: Int) {
+        let (dir, system, file) = try tailFixture(appender)
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        let tail = try RunningTail(["tail", "-f", "-n", "0", file], in: dir.path)
+        defer { tail.stop() }
+        // -n 0 prints nothing already written: write until the tail shows it follows.
+        var ready = 0
+        while !tail.output.contains("ready") {
+            logger.info("ready \(ready)")
+            ready += 1
+            system.flush()
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(ready < 600, "tail never printed a line")
+            if ready >= 600 { return ([], [], 0) }
+        }
+        let pad = String(repeating: "x", count: 66)
+        let batch = perSecond / 100
+        let start = ContinuousClock.now
+        for n in 0..<total {
+            logger.info("line \(String(n).leftPadded(6)) \(pad)")
+            if n % batch == batch - 1 {
+                let due = start + .milliseconds((n + 1) / batch * 10)
+                if ContinuousClock.now < due { try await Task.sleep(until: due) }
+            }
+        }
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        system.flush()
+        let rolls = system.counters(for: "app")?.rolls ?? 0
+        print("tail burst: \(total) lines in \(String(format: "%.2f", seconds)) s (\(Int(Double(total) / seconds)) lines/s), \(rolls) rolls")
+        let printed = try await tail.waitForLines(total, seconds: 60) { !$0.hasPrefix("ready") }.filter { !$0.hasPrefix("ready") }
+        if !tail.errorOutput.isEmpty { print("tail's stderr: \(tail.errorOutput)") }
+        return (printed, (0..<total).map { "line \(String($0).leftPadded(6)) \(pad)" }, rolls)
+    }
+
+    func check(_ result: (lines: [String], expected: [String], rolls: Int)) {
+        #expect(result.lines.count == result.expected.count)
+        if result.lines != result.expected {
+            let firstDifference = zip(result.lines, result.expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? min(result.lines.count, result.expected.count)
+            Issue.record("first difference at line \(firstDifference) of \(result.lines.count): \(result.lines.dropFirst(firstDifference).first ?? "(none)")")
+        }
+    }
+
+    /// About 14 rolls a second. 50 backups: a follower the machine starves for a moment (the suite runs tests in
+    /// parallel) reads the rolled files it fell behind on from their archives, which the default 5 would remove
+    /// within a third of a second.
+    @Test func everyLineOnceInOrderThrough256KRollsWithGzip() async throws {
+        let result = try await burst(
+            appender: #"{ type: file, filename: "FILE", maxLogSize: 256K, backups: 50, compress: true, layout: { type: messagePassThrough } }"#,
+            total: 200_000, perSecond: 50_000)
+        check(result)
+        #expect(result.rolls >= 50)
+    }
+
+    @Test func everyLineOnceInOrderThroughDateRolls() async throws {
+        let result = try await burst(
+            appender: #"{ type: dateFile, filename: "FILE", pattern: "yyyy-MM-dd-hh-mm-ss", compress: true, numBackups: 3, layout: { type: messagePassThrough } }"#,
+            total: 150_000, perSecond: 50_000)
+        check(result)
+        #expect(result.rolls >= 2)
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// The follower behind `tail -f`, driven by hand: reading nothing while the log rolls many times, it finds the
+/// files it never opened in their archives, in order.
+@Suite struct LogFollowerTests {
+    let appender = #"{ type: file, filename: "FILE", maxLogSize: 2K, backups: 100, compress: true, layout: { type: messagePassThrough } }"#
+    let rotation = RotationOptions(maxLogSize: 2048, backups: 100, compress: true)
+
+    func readAll(_ follower: LogFollower, _ count: Int) -> [String] {
+        var lines: [String] = []
+        for _ in 0..<300 where lines.count < count { lines += follower.next(waiting: 100) }
+        return lines
+    }
+
+    @Test func filesRolledWhileTheFollowerDidNotReadAreReadFromTheirArchivesInOrder() throws {
+        let (dir, system, file) = try tailFixture(appender)
+        defer {
+            system.shutdownNow()
+            withExtendedLifetime(dir) {}
+        }
+        let logger = system.logger(label: "app")
+        logger.info("first")
+        system.flush()
+        let follower = LogFollower(path: file, rotation: rotation, fromStart: true)
+        var reports: [String] = []
+        follower.report = { reports.append($0) }
+        #expect(follower.readAvailable() == ["first"])
+        let expected = (0..<500).map { "line \($0) of a log that rolls every twenty lines or so" }
+        for line in expected { logger.info("\(line)") }  // about 25 rolls, none seen as it happens
+        system.flush()
+        #expect(system.counters(for: "app")?.rolls ?? 0 >= 10)
+        #expect(readAll(follower, 500) == expected)
+        #expect(reports.isEmpty, "\(reports)")
+    }
+
+    @Test func aLogThatDidNotExistYetIsFollowedFromItsFirstFile() throws {
+        let dir = try ScratchDirectory()
+        let file = dir.path + "/logs/app.log"
+        let follower = LogFollower(path: file, rotation: rotation)  // neither the directory nor the file exist
+        #expect(follower.startedEmpty)
+        #expect(follower.readAvailable().isEmpty)
+        let system = try LogSystem(LogConfiguration(yaml: """
+            log:
+              appenders:
+                app: \(appender.replacingOccurrences(of: "FILE", with: file))
+              categories: { default: { appenders: [app], level: ALL } }
+            """))
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        let expected = (0..<200).map { "line \($0) of a log that rolls every twenty lines or so" }
+        for line in expected { logger.info("\(line)") }
+        system.flush()
+        #expect(readAll(follower, 200) == expected)
     }
 }

@@ -38,10 +38,33 @@ import Glibc
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
     }
 
-    func run(appender: String, environment: [String: String], count: Int) async throws -> (files: [String], scratch: Scratch, log: String) {
+    /// Runs 4 workers logging `count` lines each into `appender`; with `tail`, an `octopus tail -f` started before
+    /// them follows the file, and what it printed once they are done is returned.
+    func run(appender: String, environment: [String: String], count: Int, tail: Bool = false) async throws
+        -> (files: [String], scratch: Scratch, log: String, tailed: [String])
+    {
         let scratch = try Scratch()
         try scratch.config(clusterConfig(workers: 4))
         try scratch.config("log:\n  appenders:\n    lines: \(appender)\n", name: "config.local.yaml")
+        var follower: Process?
+        if tail {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: octopusBinary)
+            process.arguments = ["tail", "-f", "-n", "all", "logs/lines.log"]
+            process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
+            FileManager.default.createFile(atPath: scratch.path + "/tail.out", contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path + "/tail.out"))
+            FileManager.default.createFile(atPath: scratch.path + "/tail.err", contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path + "/tail.err"))
+            try process.run()
+            follower = process
+        }
+        defer {
+            if let follower {
+                follower.terminate()
+                follower.waitUntilExit()
+            }
+        }
         var log = ""
         try await withCluster(scratch, environment: environment.merging(["FIXTURE_LOG_STREAM": "\(count)"]) { $1 }) { cluster in
             #expect(await cluster.waitUntilReady())
@@ -51,14 +74,19 @@ import Glibc
             log = cluster.log
         }
         let names = (try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/logs")).filter { $0.hasPrefix("lines.log") }
-        return (names, scratch, log)
+        var tailed: [String] = []
+        if tail {
+            _ = await waitUntil(within: .seconds(60)) { scratch.lines("tail.out").count >= 4 * count }
+            tailed = scratch.lines("tail.out")
+        }
+        return (names, scratch, log, tailed)
     }
 
     @Test func fourWorkersWriteOneFileRolledBySizeAndEveryLineIsKeptOnceInOrder() async throws {
         let count = 50_000
-        let (names, scratch, log) = try await run(
+        let (names, scratch, log, tailed) = try await run(
             appender: "{ type: file, filename: logs/lines.log, maxLogSize: 1M, backups: 100, compress: true, layout: { type: messagePassThrough } }",
-            environment: ["FIXTURE_LOG_PAD": "80"], count: count)
+            environment: ["FIXTURE_LOG_PAD": "80"], count: count, tail: true)
         // lines.log.N.gz, N = 1 the newest: read the highest index first, the hot file last.
         let rolled = names.compactMap { name -> (Int, String)? in
             let parts = name.split(separator: ".")
@@ -74,12 +102,16 @@ import Glibc
         #expect(problems.isEmpty, "\(problems.prefix(10))")
         #expect(!log.contains("did not reopen"), "\(log)")
         print("size rolls: \(rolled.count) rolled files, \(lines.count) lines")
+        // `octopus tail -f`, started before the workers, printed every line once, in the files' order.
+        let tailProblems = verify(tailed, workers: 4, count: count)
+        #expect(tailProblems.isEmpty, "tail -f: \(tailProblems.prefix(10))")
+        #expect(tailed == lines, "tail -f printed the lines in another order than the files hold them")
     }
 
     @Test func fourWorkersWriteOneFileRolledByDateAndEveryLineIsKeptOnceInOrder() async throws {
         let count = 50_000
         // A period of one second, so that the test sees several rolls in a few seconds.
-        let (names, scratch, log) = try await run(
+        let (names, scratch, log, _) = try await run(
             appender: "{ type: dateFile, filename: logs/lines.log, pattern: yyyy-MM-dd-hh-mm-ss, numBackups: 1000, compress: true, layout: { type: messagePassThrough } }",
             environment: ["FIXTURE_LOG_SPREAD_MS": "60"], count: count)
         let rolled = names.filter { $0.hasSuffix(".gz") }.sorted()

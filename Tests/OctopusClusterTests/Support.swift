@@ -101,8 +101,9 @@ final class RunningCluster: Sendable {
         await waitForLog("cluster ready in")
     }
 
+    /// The master's answer; patient, as the machine running the whole suite in parallel can be slow to schedule it.
     func status() async throws -> ClusterStatus {
-        try await ClusterControl.status(runDirectory: runDirectory)
+        try await ClusterControl.status(runDirectory: runDirectory, timeout: .seconds(30))
     }
 
     /// The exit status of the master, waiting at most `limit`.

@@ -34,10 +34,7 @@ public struct LogFileSet: Sendable {
                     if a.index != b.index { return (a.index ?? 0) > (b.index ?? 0) }  // higher index: older
                     return a.compressed && !b.compressed
                 }
-            var hot = names.path(names.hotName())
-            if rotation.alwaysIncludePattern, let period {
-                hot = names.path(names.hotName(period: period.label(period.start(containing: now.seconds))))
-            }
+            let hot = Self.hotPath(of: path, rotation: rotation, now: now)
             var files = rolled.map { File(path: full($0.name), compressed: $0.compressed) }.filter { $0.path != hot }
             if FileManager.default.fileExists(atPath: hot) { files.append(File(path: hot, compressed: false)) }
             self.files = files
@@ -62,6 +59,16 @@ public struct LogFileSet: Sendable {
         if FileManager.default.fileExists(atPath: path) { files.append(File(path: path, compressed: false)) }
         self.files = files
         self.hotPath = path
+    }
+
+    /// The file of the log at `path` that is written now: `path` itself, or with `alwaysIncludePattern` the
+    /// current period's name.
+    public static func hotPath(of path: String, rotation: RotationOptions?, now: LogTimestamp = .now()) -> String {
+        guard let rotation, rotation.alwaysIncludePattern,
+            let period = rotation.pattern.flatMap({ RollPeriod(pattern: $0, timeZone: rotation.timeZone) })
+        else { return path }
+        let names = RollingFileNames(path: path, keepFileExt: rotation.keepFileExt, separator: rotation.fileNameSep, compress: rotation.compress)
+        return names.path(names.hotName(period: period.label(period.start(containing: now.seconds))))
     }
 
     /// The lines of one file (decompressed when it is an archive); the last line without its newline is kept.

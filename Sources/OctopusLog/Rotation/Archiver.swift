@@ -16,6 +16,16 @@ enum Archiver {
     /// The suffix of temporary archives; such files are never backups and are removed on start.
     static let temporaryMarker = ".gz.tmp-"
 
+    /// A gzip file's uncompressed size modulo 2^32 (its trailer's ISIZE), without reading the rest; nil when it
+    /// cannot be read.
+    static func uncompressedSizeModulo(descriptor fd: Int32) -> UInt32? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size >= 18 else { return nil }
+        var size: UInt32 = 0
+        guard pread(fd, &size, 4, off_t(st.st_size - 4)) == 4 else { return nil }
+        return UInt32(littleEndian: size)
+    }
+
     /// Compresses `source` into `destination` (which must not exist) and removes `source`. Returns the bytes read.
     @discardableResult
     static func compress(_ source: String, to destination: String, level: Int32 = 6) throws(Failure) -> Int {
@@ -84,6 +94,35 @@ enum Archiver {
     /// The bytes of a gzip file (several members are read one after another, as `gzip -d` does).
     static func decompress(_ path: String) throws(Failure) -> [UInt8] {
         guard let file = gzopen(path, "rb") else { throw Failure(description: "cannot open \(path): \(errorText())") }
+        return try decompress(file, name: path)
+    }
+
+    /// The decompressed content of the gzip file open as `fd`, read from its start (`fd` stays open).
+    static func decompress(descriptor fd: Int32) throws(Failure) -> [UInt8] {
+        lseek(fd, 0, SEEK_SET)
+        let copy = dup(fd)
+        guard copy >= 0, let file = gzdopen(copy, "rb") else {
+            if copy >= 0 { close(copy) }
+            throw Failure(description: "cannot read descriptor \(fd): \(errorText())")
+        }
+        return try decompress(file, name: "descriptor \(fd)")
+    }
+
+    /// A file's whole content, read from its start (`fd` stays open).
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        var offset: off_t = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
+            if n <= 0 { break }
+            result.append(contentsOf: buffer[0..<n])
+            offset += off_t(n)
+        }
+        return result
+    }
+
+    private static func decompress(_ file: gzFile, name path: String) throws(Failure) -> [UInt8] {
         defer { gzclose(file) }
         var result: [UInt8] = []
         let chunk = 256 * 1024
