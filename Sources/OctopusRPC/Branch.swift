@@ -149,11 +149,19 @@ public final class RPCBranch: RPCCaller, RPCRouter {
             connection.close(error as? RPCError ?? RPCError(.authenticationFailed, "\(error)"))
             throw error
         }
-        state.withLock { state in
+        // Under the lock `close()` takes: either it sees this connection and closes it, or this sees it closed.
+        let closedMeanwhile = state.withLock { state -> Bool in
+            if state.binding == promise { state.binding = nil }
+            if state.closed { return true }
             state.connection = connection
             state.masterID = welcome.id
             state.directory = welcome.directory ?? [:]
-            if state.binding == promise { state.binding = nil }
+            return false
+        }
+        if closedMeanwhile {
+            let error = RPCError(.closed, "the branch is closed")
+            connection.close(error)
+            throw error
         }
         for line in welcome.duplicates ?? [] { logger.warning("action offered twice: \(line)") }
         logger.info("bound", metadata: ["rpc.master": "\(welcome.id)", "rpc.branch": "\(id)"])

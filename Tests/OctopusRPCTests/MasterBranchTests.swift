@@ -115,7 +115,10 @@ struct Double2: RPCAction {
 
         let second = RPCMaster(handlers: handlers("m2") { $0.register(Add.self) { $0.a + $0.b } }, options: testOptions(), logger: quiet)
         try await second.listen(address)
-        await eventually("the branch binds again") { second.directory["b1"] != nil }
+        // Bound on both sides: the master lists it, and the branch has the master's answer to its hello.
+        await eventually("the branch binds again") {
+            second.directory["b1"] != nil && events.count { if case .connected = $0 { true } else { false } } == 2
+        }
         #expect(second.directory["b1"] == ["double", "whoami"], "re-registered with its actions")
         #expect(try await second.call(Double2.self, 4) == 8)
         #expect(try await branch.call(Add.self, .init(a: 1, b: 1)) == 2)
