@@ -228,6 +228,7 @@ public final class OctopusApplication: Sendable {
         let rotation = RotationRelay()
         let logging: LogSystem
         do {
+            LogSystem.truncateFilesAtStart(config.log)  // flags: w — once per service start, before any process writes
             logging = try LogSystem(config.log, coordination: rotation.follower)
         } catch {
             printError("octopus: \(error)")

@@ -43,16 +43,18 @@ extension ConfigOptions {
     /// Loads the configuration and opens its log system; a file that cannot be opened exits 1. While the service runs
     /// (its pid file is locked), this process writes the shared files but never rolls or recovers them: the service's
     /// agent owns that.
-    func loadWithLogging() throws -> (OctopusConfiguration, LogSystem) {
+    func loadWithLogging(schedules: Bool) throws -> (OctopusConfiguration, LogSystem) {
         let configuration = try load()
-        return (configuration, try openLogging(configuration))
+        return (configuration, try openLogging(configuration, schedules: schedules))
     }
 
-    /// The log system of `configuration`; a file that cannot be opened exits 1.
-    func openLogging(_ configuration: OctopusConfiguration) throws -> LogSystem {
+    /// The log system of `configuration` (with the schedule log only for a command that runs schedules); a file that
+    /// cannot be opened exits 1.
+    func openLogging(_ configuration: OctopusConfiguration, schedules: Bool) throws -> LogSystem {
         let running = ClusterControl.isRunning(runDirectory: configuration.cluster.runDirectory)
         do {
-            return try LogSystem(configuration.log, coordination: running ? .follower { _ in } : .alone)
+            let log = schedules ? configuration.log : configuration.logWithoutSchedules
+            return try LogSystem(log, coordination: running ? .follower { _ in } : .alone)
         } catch {
             printError(error.description)
             throw ExitCode(1)
@@ -103,7 +105,7 @@ extension OctopusCommand {
         var message: [String]
 
         func run() throws {
-            let (_, logging) = try options.loadWithLogging()
+            let (_, logging) = try options.loadWithLogging(schedules: false)
             defer { logging.shutdownNow() }
             guard let resolved = logging.levels.level(named: level) else {
                 printError("unknown level \"\(level)\"; levels are \(logging.levels.levels.map(\.name).joined(separator: ", "))")

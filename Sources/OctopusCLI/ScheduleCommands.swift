@@ -110,7 +110,7 @@ extension OctopusCommand {
         }
 
         private func runHere(_ configuration: OctopusConfiguration) async throws -> JobOutcome {
-            let logging = try options.openLogging(configuration)
+            let logging = try options.openLogging(configuration, schedules: true)
             logging.bootstrap()
             let outcome: JobOutcome
             do {

@@ -85,7 +85,11 @@ public enum ClusterMaster {
         register(handlers, supervisor)
         rotation.connectMaster { file in supervisor.forwardRollRequest(file) }
 
-        let control = RPCMaster(id: "control", handlers: controlHandlers(supervisor), options: RPCOptions(), logger: rpcLog)
+        // A command's connection is dropped when it does not bind within the startup timeout: a loaded machine can
+        // hold a command's hello back for seconds.
+        var controlOptions = RPCOptions()
+        controlOptions.handshakeTimeout = cluster.startupTimeout
+        let control = RPCMaster(id: "control", handlers: controlHandlers(supervisor), options: controlOptions, logger: rpcLog)
         do {
             try runDirectory.checkLeftover(socket: runDirectory.controlSocket)
             try await control.listen(.unix(runDirectory.controlSocket))

@@ -12,6 +12,20 @@ public struct OctopusConfiguration: Sendable {
     public var value: ConfigValue
     public var environment: String
     public var log: LogConfiguration
+    /// The name of the schedule log's appender when the configuration did not define the `schedule` category and it
+    /// was added (see ``addScheduleLog(to:)``).
+    public let defaultScheduleAppender: String?
+
+    /// `log` without the schedule log added by default: what a command that runs no schedule opens (it creates no
+    /// `logs/schedule.log`).
+    public var logWithoutSchedules: LogConfiguration {
+        var log = self.log
+        if let name = defaultScheduleAppender {
+            log.appenders[name] = nil
+            log.categories["schedule"] = nil
+        }
+        return log
+    }
     public var schedule: ScheduleConfiguration
     public var cluster: ClusterConfiguration
 
@@ -34,7 +48,7 @@ public struct OctopusConfiguration: Sendable {
         let schedule = ScheduleConfiguration.read(value["schedule"], issues: issues)
         let cluster = ClusterConfiguration.read(value["cluster"], issues: issues)
         try issues.throwIfAny()
-        Self.addScheduleLog(to: &log)
+        self.defaultScheduleAppender = Self.addScheduleLog(to: &log)
         self.value = value
         self.environment = environment
         self.log = log
@@ -44,8 +58,8 @@ public struct OctopusConfiguration: Sendable {
 
     /// The schedule log's category, when the configuration does not define one: `logs/schedule.log`, a file a day,
     /// compressed, two weeks kept, and nowhere else (`inherit: false`).
-    static func addScheduleLog(to log: inout LogConfiguration) {
-        guard log.categories["schedule"] == nil else { return }
+    static func addScheduleLog(to log: inout LogConfiguration) -> String? {
+        guard log.categories["schedule"] == nil else { return nil }
         var name = "scheduleFile"
         while log.appenders[name] != nil { name += "_" }
         log.appenders[name] = AppenderConfiguration(
@@ -53,6 +67,7 @@ public struct OctopusConfiguration: Sendable {
             layout: .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m%X", tokens: [:], timeZone: .local)
         )
         log.categories["schedule"] = CategoryConfiguration(appenders: [name], level: .info, inherit: false)
+        return name
     }
 
     /// A scheduler holding every task of the `schedule:` section, logging through `logging` (the schedule log is

@@ -43,8 +43,10 @@ extension LogConfiguration {
         let customLevels = Self.readLevels(log, issues: issues)
         let table = LogLevelTable(custom: customLevels)
         var appenders: [String: AppenderConfiguration] = [:]
+        var declared: Set<String> = []
         if let section = log.object("appenders", allowedKeys: nil, required: true) {
             for (name, value) in section.entries {
+                declared.insert(name)
                 if let appender = Self.readAppender(name: name, value, path: section.path(of: name), table: table, issues: issues) {
                     appenders[name] = appender
                 }
@@ -65,7 +67,7 @@ extension LogConfiguration {
         self.init(appenders: appenders, categories: categories, levels: customLevels)
         self.warnings = issues.warnings
         let known = Set(issues.issues.map(\.path))
-        for issue in validate() where !known.contains(issue.path) {
+        for issue in validate(declared: declared) where !known.contains(issue.path) {
             issues.add(ConfigIssue(path: issue.path, message: issue.message, origin: Self.origin(of: issue.path, in: section)))
         }
         try issues.throwIfAny()
@@ -94,10 +96,7 @@ extension LogConfiguration {
                 continue
             }
             guard let level = ConfigObjectReader(value, path: path, allowedKeys: ["value", "colour", "color"], issues: issues) else { continue }
-            guard let number = level.int("value") else {
-                if !level.has("value") { issues.add(at: level.path(of: "value"), "missing key \"value\" at \(path) (an integer)", origin: value.origin) }
-                continue
-            }
+            guard let number = readLevelValue(level) else { continue }
             var colour = LogColour.grey
             if let text = level.string("colour") ?? level.string("color") {
                 if let known = LogColour(rawValue: text.lowercased()) {
@@ -109,6 +108,29 @@ extension LogConfiguration {
             levels.append(LogLevel(name: name, value: number, colour: colour))
         }
         return levels
+    }
+
+    /// A level's `value`: any whole number. Beyond 64 bits (log4js takes any JavaScript number; `Number.MAX_VALUE - 1`
+    /// is found in the wild) it is clamped, which keeps its order against every other level short of another
+    /// clamped one.
+    static func readLevelValue(_ level: ConfigObjectReader) -> Int? {
+        guard let raw = level.raw("value") else {
+            level.issues.add(at: level.path(of: "value"), "missing key \"value\" at \(level.path) (a whole number)", origin: level.value.origin)
+            return nil
+        }
+        switch raw.kind {
+        case .int(let i): return i
+        case .double(let d) where d.isFinite && d.rounded() == d:
+            if d >= 9.2e18 { return Int.max - 1 }
+            if d <= -9.2e18 { return Int.min + 1 }
+            return Int(d)
+        case .double(let d):
+            level.report("value", "level value \(d) at \(level.path(of: "value")) is not a whole number; levels are ordered by whole numbers")
+            return nil
+        default:
+            level.report("value", "expected a whole number at \(level.path(of: "value")), found \(raw.kindName)")
+            return nil
+        }
     }
 
     static func readLevel(_ object: ConfigObjectReader, _ key: String, table: LogLevelTable) -> LogLevel? {
@@ -153,14 +175,20 @@ extension LogConfiguration {
         return size
     }
 
-    static let appenderTypes = ["stdout", "stderr", "console", "file", "dateFile", "logLevelFilter", "categoryFilter", "noLogFilter", "recording"]
+    static let appenderTypes = [
+        "stdout", "stderr", "console", "file", "fileSync", "dateFile", "logLevelFilter", "categoryFilter", "noLogFilter",
+        "recording",
+    ]
     static let writerKeys = ["bufferSize", "overflow", "syncLevel"]
     /// Keys both file appenders take.
     static let commonFileKeys = [
         "filename", "maxLogSize", "compress", "keepFileExt", "fileNameSep", "mode", "flags", "encoding", "fsync",
         "maxDays", "maxTotalSize", "compressionLevel",
     ]
-    static let fileKeys = commonFileKeys + ["backups"]
+    /// log4js hands a `file` appender's options to its rolling stream, which also takes `numBackups` (winning over
+    /// `backups`) and the date-rolling keys.
+    static let fileKeys = commonFileKeys + ["backups", "numBackups", "pattern", "alwaysIncludePattern", "timezone"]
+    static let fileSyncKeys = ["filename", "maxLogSize", "backups", "mode", "flags", "encoding"]
     static let dateFileKeys = commonFileKeys + ["pattern", "alwaysIncludePattern", "numBackups", "daysToKeep", "timezone"]
 
     static func readAppender(name: String, _ value: ConfigValue, path: String, table: LogLevelTable, issues: ConfigIssueCollector) -> AppenderConfiguration? {
@@ -176,6 +204,7 @@ extension LogConfiguration {
         switch type {
         case "stdout", "stderr", "console": allowed += ["layout"] + writerKeys
         case "file": allowed += ["layout"] + writerKeys + fileKeys
+        case "fileSync": allowed += ["layout", "syncLevel"] + fileSyncKeys
         case "dateFile": allowed += ["layout"] + writerKeys + dateFileKeys
         case "logLevelFilter": allowed += ["appender", "level", "maxLevel"]
         case "categoryFilter", "noLogFilter": allowed += ["appender", "exclude"]
@@ -184,8 +213,8 @@ extension LogConfiguration {
             var message = "appender \"\(name)\" has type \"\(type)\", which Octopus does not have, at \(path).type"
             if let suggestion = ConfigObjectReader.suggestion(for: type, among: appenderTypes) {
                 message += "; did you mean \"\(suggestion)\"?"
-            } else if type == "fileSync" || type == "multiFile" {
-                message += "; use \"file\" (Octopus's file appender never blocks on the disk)"
+            } else if type == "multiFile" {
+                message += "; Octopus has no multiFile appender yet: use one \"file\" appender per category"
             } else {
                 message += "; types are \(appenderTypes.joined(separator: ", "))"
             }
@@ -211,15 +240,38 @@ extension LogConfiguration {
         case "stdout": kind = .stdout
         case "stderr": kind = .stderr
         case "console": kind = .console
-        case "file":
+        case "file", "fileSync":
             let common = readFileCommon(object, writer: &writer)
-            var options = FileAppenderOptions(
-                filename: common.filename, maxLogSize: common.maxLogSize, compress: common.compress,
-                keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep, maxDays: common.maxDays,
-                maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
-            )
-            if let backups = readCount(object, "backups") { options.backups = backups }
-            kind = .file(options)
+            // log4js: `numBackups` wins over `backups` (its rolling stream reads it first); 5 when neither is set.
+            let backups = readCount(object, "numBackups") ?? readCount(object, "backups") ?? 5
+            if object.has("pattern") {
+                // A file appender with a date pattern rolls by date (and by size with maxLogSize), as log4js's does.
+                var options = DateFileAppenderOptions(
+                    filename: common.filename, keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep,
+                    numBackups: backups, compress: common.compress, maxLogSize: common.maxLogSize,
+                    maxDays: common.maxDays, maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
+                )
+                if let pattern = readPattern(object) { options.pattern = pattern }
+                options.alwaysIncludePattern = object.bool("alwaysIncludePattern") ?? false
+                if let zone = readTimeZone(object) { options.timeZone = zone }
+                kind = .dateFile(options)
+            } else {
+                for key in ["alwaysIncludePattern", "timezone"] where object.has(key) {
+                    issues.warn(at: object.path(of: key), "\"\(key)\" at \(object.path(of: key)) has no effect without \"pattern\" (the file rolls by size only)", origin: object.raw(key)?.origin)
+                }
+                kind = .file(FileAppenderOptions(
+                    filename: common.filename, maxLogSize: common.maxLogSize, backups: backups, compress: common.compress,
+                    keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep, maxDays: common.maxDays,
+                    maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
+                ))
+            }
+            if type == "fileSync" {
+                // log4js's fileSync writes each event before the call returns: Octopus's syncLevel ALL does that.
+                if syncLevel == nil {
+                    issues.warn(at: path + ".type", "appender \"\(name)\" at \(path) is a fileSync appender: Octopus writes it as a file appender with syncLevel ALL (every event written before the call returns)", origin: value["type"]?.origin)
+                }
+                return AppenderConfiguration(kind, layout: layout, writer: writer, syncLevel: syncLevel ?? .all)
+            }
         case "dateFile":
             let common = readFileCommon(object, writer: &writer)
             var options = DateFileAppenderOptions(
@@ -227,13 +279,7 @@ extension LogConfiguration {
                 compress: common.compress, maxLogSize: common.maxLogSize, maxDays: common.maxDays,
                 maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
             )
-            if let pattern = object.string("pattern") {
-                if RollPeriod(pattern: pattern, timeZone: .utc) == nil {
-                    object.report("pattern", "date pattern \"\(pattern)\" at \(object.path(of: "pattern")) has no date or time field (yyyy, MM, dd, hh, mm, ss) or has a zone offset (O)")
-                } else {
-                    options.pattern = pattern
-                }
-            }
+            if let pattern = readPattern(object) { options.pattern = pattern }
             options.alwaysIncludePattern = object.bool("alwaysIncludePattern") ?? false
             if let count = readCount(object, "numBackups") {
                 options.numBackups = count
@@ -267,6 +313,16 @@ extension LogConfiguration {
         return AppenderConfiguration(kind, layout: layout, writer: writer, syncLevel: syncLevel)
     }
 
+    /// A date pattern that names periods.
+    static func readPattern(_ object: ConfigObjectReader) -> String? {
+        guard let pattern = object.string("pattern") else { return nil }
+        guard RollPeriod(pattern: pattern, timeZone: .utc) != nil else {
+            object.report("pattern", "date pattern \"\(pattern)\" at \(object.path(of: "pattern")) has no date or time field (yyyy, MM, dd, hh, mm, ss) or has a zone offset (O)")
+            return nil
+        }
+        return pattern
+    }
+
     struct FileCommon {
         var filename = ""
         var maxLogSize: Int?
@@ -283,6 +339,12 @@ extension LogConfiguration {
         var common = FileCommon()
         common.filename = object.string("filename", required: true) ?? ""
         if object.raw("filename") != nil, common.filename.isEmpty { object.report("filename", "empty file name at \(object.path(of: "filename"))") }
+        var isDirectory: ObjCBool = false
+        if common.filename.hasSuffix("/") || common.filename.hasSuffix("/.") || common.filename.hasSuffix("/..")
+            || (FileManager.default.fileExists(atPath: common.filename, isDirectory: &isDirectory) && isDirectory.boolValue)
+        {
+            object.report("filename", "filename \"\(common.filename)\" at \(object.path(of: "filename")) names a directory; name the file in it (for example \"\((common.filename as NSString).standardizingPath)/app.log\")")
+        }
         common.maxLogSize = readSize(object, "maxLogSize", minimum: 1)
         common.compress = object.bool("compress") ?? false
         common.keepFileExt = object.bool("keepFileExt") ?? false
@@ -299,8 +361,13 @@ extension LogConfiguration {
         }
         writer.fsync = object.bool("fsync") ?? false
         if let mode = readMode(object) { writer.mode = mode }
-        if let flags = object.string("flags"), flags != "a" {
-            object.report("flags", "flags \"\(flags)\" at \(object.path(of: "flags")) is not supported; Octopus always appends (\"a\")")
+        if let flags = object.string("flags") {
+            switch flags {
+            case "a", "a+", "as", "as+": break
+            case "w", "w+": writer.truncate = true  // a fresh file at each start
+            default:
+                object.report("flags", "flags \"\(flags)\" at \(object.path(of: "flags")) is not supported; use \"a\" (append, the default) or \"w\" (emptied at each start)")
+            }
         }
         if let encoding = object.string("encoding"), !["utf8", "utf-8"].contains(encoding.lowercased()) {
             object.report("encoding", "encoding \"\(encoding)\" at \(object.path(of: "encoding")) is not supported; Octopus writes UTF-8")

@@ -1,4 +1,5 @@
 public import OctopusConfig
+import Foundation
 
 /// The logging configuration: log4js's `appenders`, `categories` and `levels`.
 ///
@@ -30,7 +31,19 @@ public struct LogConfiguration: Sendable {
 
     /// Every problem of this configuration that does not depend on the file system, each with its key path under
     /// `log`.
-    public func validate() -> [ConfigIssue] {
+    public func validate() -> [ConfigIssue] { validate(declared: nil) }
+
+    /// What makes two file appenders one file: the same path, and with `alwaysIncludePattern` the same pattern (the
+    /// hot file's name then carries the period).
+    struct FileWriterKey: Hashable {
+        var path: String
+        var pattern: String?
+    }
+
+    /// `declared`: every appender name the configuration holds, those refused for their own errors included, so that
+    /// a refused appender gives its own error and no "not defined" one where it is named.
+    func validate(declared: Set<String>?) -> [ConfigIssue] {
+        let defined = declared ?? Set(appenders.keys)
         var issues: [ConfigIssue] = []
         func add(_ path: String, _ message: String) { issues.append(ConfigIssue(path: path, message: message)) }
         if let root = categories["default"] {
@@ -43,7 +56,7 @@ public struct LogConfiguration: Sendable {
         }
         for name in categories.keys.sorted() {
             guard let category = categories[name] else { continue }
-            for (index, appender) in (category.appenders ?? []).enumerated() where appenders[appender] == nil {
+            for (index, appender) in (category.appenders ?? []).enumerated() where !defined.contains(appender) {
                 add(
                     "log.categories.\(name).appenders[\(index)]",
                     "category \"\(name)\" names appender \"\(appender)\", which is not defined at log.categories.\(name).appenders[\(index)]"
@@ -57,7 +70,7 @@ public struct LogConfiguration: Sendable {
         for name in appenders.keys.sorted() {
             guard let target = appenders[name]?.filterTarget else { continue }
             let path = "log.appenders.\(name).appender"
-            if appenders[target] == nil {
+            if !defined.contains(target) {
                 add(path, "appender \"\(name)\" passes events to appender \"\(target)\", which is not defined at \(path)"
                     + suggestionSuffix(target, among: Array(appenders.keys)))
                 continue
@@ -72,6 +85,24 @@ public struct LogConfiguration: Sendable {
                 seen.append(current)
                 next = appenders[current]?.filterTarget
             }
+        }
+        // Appenders writing one file share one writer: they must write and roll it the same way. The same code
+        // refuses at load time (`config check`) and before a log system opens anything.
+        var byFile: [FileWriterKey: (name: String, writer: WriterOptions, rotation: RotationOptions?)] = [:]
+        for name in appenders.keys.sorted() {
+            guard let appender = appenders[name], let (key, rotation) = appender.fileWriter else { continue }
+            guard let first = byFile[key] else {
+                byFile[key] = (name, appender.writer, rotation)
+                continue
+            }
+            guard first.writer != appender.writer || first.rotation != rotation else { continue }
+            var message = "appenders \"\(first.name)\" and \"\(name)\" both write \(key.path) but "
+                + (first.rotation != rotation ? "roll it differently" : "with other writer options (bufferSize, overflow, fsync, mode, flags)")
+                + " at log.appenders.\(name); one file is written and rolled one way: give each its own filename, or the same options"
+            if first.rotation?.pattern != rotation?.pattern, !(rotation?.alwaysIncludePattern ?? false) {
+                message += " (with alwaysIncludePattern: true, each date pattern names files of its own)"
+            }
+            add("log.appenders.\(name)", message)
         }
         return issues
     }
@@ -272,6 +303,19 @@ public struct AppenderConfiguration: Sendable {
         switch kind {
         case .logLevelFilter(let target, _, _), .categoryFilter(let target, _), .noLogFilter(let target, _): target
         default: nil
+        }
+    }
+
+    /// The file this appender writes (its key: path and, for per-period names, pattern) and how it rolls.
+    var fileWriter: (LogConfiguration.FileWriterKey, RotationOptions?)? {
+        switch kind {
+        case .file(let options):
+            return (.init(path: URL(fileURLWithPath: options.filename).standardizedFileURL.path), options.rotation)
+        case .dateFile(let options):
+            let pattern = options.alwaysIncludePattern ? options.pattern : nil
+            return (.init(path: URL(fileURLWithPath: options.filename).standardizedFileURL.path, pattern: pattern), options.rotation)
+        default:
+            return nil
         }
     }
 }

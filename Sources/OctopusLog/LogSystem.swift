@@ -164,7 +164,8 @@ public final class LogSystem: Service, Sendable {
             let file = try writer(.file(options.filename), rotation: options.rotation)
             return WriterAppender(layout: layout, writer: file, syncLevel: appender.syncLevel)
         case .dateFile(let options):
-            let file = try writer(.file(options.filename), rotation: options.rotation)
+            let period = options.alwaysIncludePattern ? options.pattern : nil
+            let file = try writer(.file(options.filename, period: period), rotation: options.rotation)
             return WriterAppender(layout: layout, writer: file, syncLevel: appender.syncLevel)
         case .recording(let limit):
             return RecordingAppender(layout: layout, limit: limit)
@@ -278,6 +279,16 @@ public final class LogSystem: Service, Sendable {
     /// Closes and reopens every file appender's file (after an external tool moved the files away).
     public func reopenFiles() {
         for case let appender as WriterAppender in ownedAppenders { appender.reopen() }
+    }
+
+    /// Empties the files of appenders with `flags: w`, as a process writing alone does when it opens them: what the
+    /// first process of a cluster calls before any process opens them, so that a restarted process never empties
+    /// what the others wrote.
+    public static func truncateFilesAtStart(_ configuration: LogConfiguration, now: LogTimestamp = .now()) {
+        for appender in configuration.appenders.values where appender.writer.truncate {
+            guard let (key, rotation) = appender.fileWriter else { continue }
+            truncate(LogFileSet.hotPath(of: key.path, rotation: rotation, now: now), 0)
+        }
     }
 
     /// Reopens the file appenders writing `file` (a configured file name): the owner of a rolled file asks this of

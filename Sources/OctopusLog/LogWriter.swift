@@ -29,6 +29,9 @@ public struct WriterOptions: Sendable, Hashable {
     /// How long, at most, the writer waits for more lines after the first arrives, so that one `write` carries
     /// many lines under load. Flushes, durable lines, a full buffer and shutdown do not wait. Zero writes at once.
     public var batchDelay: Double
+    /// log4js's `flags: w`: the file is emptied when it is opened at start (by a process writing it alone; in a
+    /// cluster the master empties it before any process opens it).
+    public var truncate: Bool
 
     public init(
         bufferSize: Int = 1 << 20,
@@ -36,8 +39,10 @@ public struct WriterOptions: Sendable, Hashable {
         fsync: Bool = false,
         mode: UInt32 = 0o640,
         fileCheckInterval: Double = 1,
-        batchDelay: Double = 0.001
+        batchDelay: Double = 0.001,
+        truncate: Bool = false
     ) {
+        self.truncate = truncate
         self.bufferSize = bufferSize
         self.overflow = overflow
         self.fsync = fsync
@@ -73,12 +78,13 @@ public struct AppenderCounters: Sendable, Hashable {
 
 /// Where a writer's bytes go.
 enum WriterTarget: Sendable, Hashable {
-    case file(String)
+    /// A file; `period` tells apart appenders whose hot files carry their own date pattern in their names.
+    case file(String, period: String? = nil)
     case descriptor(Int32, name: String)
 
     var name: String {
         switch self {
-        case .file(let path): path
+        case .file(let path, _): path
         case .descriptor(_, let name): name
         }
     }
@@ -160,7 +166,7 @@ final class LogWriter: @unchecked Sendable {
         switch target {
         case .descriptor(let descriptor, _):
             fd = descriptor
-        case .file(let path):
+        case .file(let path, _):
             let now = clock.now().seconds
             if let rotator {
                 try Self.createDirectory(for: path)
@@ -172,6 +178,7 @@ final class LogWriter: @unchecked Sendable {
                     periodEnd = period.next(after: periodStart)
                 }
             }
+            if options.truncate, case .alone = coordination.mode { truncate(currentPath, 0) }
             switch Self.open(path: currentPath, mode: options.mode) {
             case .success(let (descriptor, identity, size)):
                 fd = descriptor
