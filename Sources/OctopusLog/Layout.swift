@@ -106,20 +106,47 @@ extension Logger.MetadataValue {
     }
 }
 
-/// ` key=value` for each metadata entry, sorted by key, then ` error=…` when the event carries an error.
+/// ` key=value` for each metadata entry, sorted by key, then ` error=…` when the event carries an error; values
+/// quoted as logfmt quotes them when they need it.
 func appendMetadataSuffix(_ record: LogRecord, into out: inout LogBuffer) {
-    if !record.metadata.isEmpty {
-        for key in record.metadata.keys.sorted() {
-            out.append(UInt8(ascii: " "))
-            out.appendUTF8(key)
-            out.append(UInt8(ascii: "="))
-            out.appendUTF8(record.metadata[key]?.rendered ?? "")
-        }
-    }
+    if !record.metadata.isEmpty { appendMetadataPairs(record.metadata, into: &out) }
     if let error = record.error {
         out.appendUTF8(" error=")
-        out.appendUTF8(String(describing: error))
+        appendLogfmtValue(String(describing: error), into: &out)
     }
+}
+
+/// ` key=value` for each entry, sorted by key (`%X` and the `basic` layout).
+func appendMetadataPairs(_ metadata: Logger.Metadata, into out: inout LogBuffer) {
+    for key in metadata.keys.sorted() {
+        out.append(UInt8(ascii: " "))
+        out.appendUTF8(key)
+        out.append(UInt8(ascii: "="))
+        appendLogfmtValue(metadata[key]?.rendered ?? "", into: &out)
+    }
+}
+
+/// A value as logfmt writes it, so that a line can be read back into its pairs: as it is when it holds no space,
+/// `=`, `"`, backslash or control character and is not empty; otherwise in double quotes, with `"` and `\` escaped
+/// and newlines, tabs and returns written as `\n`, `\t`, `\r`.
+func appendLogfmtValue(_ value: String, into out: inout LogBuffer) {
+    let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == 0x3D || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }
+    guard needsQuotes else {
+        out.appendUTF8(value)
+        return
+    }
+    out.append(UInt8(ascii: "\""))
+    for byte in value.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""): out.appendUTF8("\\\"")
+        case UInt8(ascii: "\\"): out.appendUTF8("\\\\")
+        case UInt8(ascii: "\n"): out.appendUTF8("\\n")
+        case UInt8(ascii: "\t"): out.appendUTF8("\\t")
+        case UInt8(ascii: "\r"): out.appendUTF8("\\r")
+        default: out.append(byte)
+        }
+    }
+    out.append(UInt8(ascii: "\""))
 }
 
 /// log4js's `basic` layout: `[2024-01-01T09:00:00.000] [INFO] db.pool - message`, then the metadata as

@@ -232,12 +232,7 @@ public struct PatternLayout: LogLayout {
             if let key {
                 if let value = record.metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
             } else {
-                for key in record.metadata.keys.sorted() {
-                    out.append(UInt8(ascii: " "))
-                    out.appendUTF8(key)
-                    out.append(UInt8(ascii: "="))
-                    out.appendUTF8(record.metadata[key]?.rendered ?? "")
-                }
+                appendMetadataPairs(record.metadata, into: &out)
             }
         case .file(let depth):
             if let depth {

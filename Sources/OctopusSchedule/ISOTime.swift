@@ -8,13 +8,16 @@ public enum ISOTime {
     public static func format(_ date: Date, in zone: TimeZone, fractional: Bool = false) -> String {
         let rules = ZoneRules.rules(for: zone)
         let seconds = date.timeIntervalSince1970
-        let whole = Int64(seconds.rounded(.down))
+        // To the nearest millisecond first: a time due at .521 is stored as .52099999… in binary, and must print
+        // as the millisecond it is.
+        let milliseconds = Int64((seconds * 1000).rounded())
+        let whole = fractional ? Int64((Double(milliseconds) / 1000).rounded(.down)) : Int64(seconds.rounded(.down))
         let offset = rules.offset(at: whole)
         let f = Civil.Fields(wall: whole + offset)
         var text = pad(f.year, 4) + "-" + pad(f.month, 2) + "-" + pad(f.day, 2) + "T" + pad(f.hour, 2) + ":"
             + pad(f.minute, 2) + ":" + pad(f.second, 2)
         if fractional {
-            text += "." + pad(min(999, Int(((seconds - Double(whole)) * 1000).rounded(.down))), 3)
+            text += "." + pad(Int(milliseconds - whole * 1000), 3)
         }
         let sign = offset < 0 ? "-" : "+"
         let magnitude = Int(abs(offset))

@@ -120,8 +120,46 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         let r = record(metadata: ["host": "10.0.0.5", "port": .stringConvertible(5432), "tags": ["a", "b"]])
         #expect(try pattern("%X{host}:%X{port}", r) == "10.0.0.5:5432")
         #expect(try pattern("[%X{absent}]", r) == "[]")
-        #expect(try pattern("%m%X", r) == "user 12345 logged in host=10.0.0.5 port=5432 tags=[\"a\", \"b\"]")
+        // Every pair as logfmt writes it: a value with a space, quote, `=` or control character is quoted.
+        #expect(try pattern("%m%X", r) == #"user 12345 logged in host=10.0.0.5 port=5432 tags="[\"a\", \"b\"]""#)
         #expect(try pattern("%m%X") == "user 12345 logged in")
+    }
+
+    @Test func metadataValuesThatNeedItAreQuotedSoALineReadsBackIntoItsPairs() throws {
+        let r = record(metadata: ["user": "u 0", "empty": "", "query": "a=b", "note": "say \"hi\"\nbye", "path": #"C:\tmp"#, "plain": "ok"])
+        let line = try pattern("%X", r)
+        #expect(line == #" empty="" note="say \"hi\"\nbye" path="C:\\tmp" plain=ok query="a=b" user="u 0""#)
+        // Read back as logfmt: every pair whole.
+        var pairs: [String: String] = [:]
+        var rest = Substring(line)
+        while let space = rest.firstIndex(of: " ") {
+            rest = rest[rest.index(after: space)...]
+            guard let equals = rest.firstIndex(of: "=") else { break }
+            let key = String(rest[..<equals])
+            rest = rest[rest.index(after: equals)...]
+            var value = ""
+            if rest.first == "\"" {
+                rest = rest.dropFirst()
+                while let c = rest.first, c != "\"" {
+                    rest = rest.dropFirst()
+                    if c == "\\", let next = rest.first {
+                        rest = rest.dropFirst()
+                        value.append(next == "n" ? "\n" : next == "t" ? "\t" : next == "r" ? "\r" : next)
+                    } else {
+                        value.append(c)
+                    }
+                }
+                rest = rest.dropFirst()
+            } else {
+                let end = rest.firstIndex(of: " ") ?? rest.endIndex
+                value = String(rest[..<end])
+                rest = rest[end...]
+            }
+            pairs[key] = value
+        }
+        #expect(pairs == ["user": "u 0", "empty": "", "query": "a=b", "note": "say \"hi\"\nbye", "path": #"C:\tmp"#, "plain": "ok"])
+        // One value alone (%X{key}) is printed as it is, as log4js prints it.
+        #expect(try pattern("%X{user}", r) == "u 0")
     }
 
     @Test func theBenchmarkPattern() throws {

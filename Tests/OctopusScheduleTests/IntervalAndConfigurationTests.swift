@@ -184,3 +184,16 @@ import TestSupport
         #expect(h.lines.messages(label: "heartbeat") == ["alive"])
     }
 }
+
+@Suite struct ISOTimeTests {
+    /// A tick due at .521 is the binary double .52099999…: printed with the millisecond it is, not the one below.
+    @Test func millisecondsPrintAsTheyAreNotRoundedDown() throws {
+        let utc = try #require(TimeZone(identifier: "UTC"))
+        for ms in [0, 1, 521, 999] {
+            let date = Date(timeIntervalSince1970: 1_764_590_413 + Double(ms) / 1000)
+            #expect(ISOTime.format(date, in: utc, fractional: true) == "2025-12-01T12:00:13.\(String(format: "%03d", ms))+00:00")
+        }
+        // Just below a whole second rounds up to it, carrying into the seconds.
+        #expect(ISOTime.format(Date(timeIntervalSince1970: 1_764_590_413.9996), in: utc, fractional: true) == "2025-12-01T12:00:14.000+00:00")
+    }
+}
