@@ -5,3 +5,8 @@
 @_exported import OctopusRPC
 @_exported import OctopusSchedule
 @_exported import ServiceLifecycle
+
+/// The version `octopus --version` prints.
+public enum OctopusVersion {
+    public static let string = "0.4.0"
+}

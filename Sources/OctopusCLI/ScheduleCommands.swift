@@ -7,8 +7,9 @@ extension OctopusCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the next fire times of a cron expression, one per line (ISO-8601 with the zone's offset).",
             discussion: """
-                5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first. A bad expression \
-                prints the error on stderr and exits 2.
+                5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first; names (MON, JAN), \
+                ranges, steps and lists as in schedule.tasks. Exit status: 0, 2 a bad expression, zone or time (the \
+                error on stderr).
                 Example: octopus cron "0 9 * * MON-FRI" --tz Asia/Kolkata -n 3
                 """
         )
@@ -16,7 +17,7 @@ extension OctopusCommand {
         @Argument(help: "The cron expression (quote it).")
         var expression: String
 
-        @Option(name: .long, help: "The time zone: local (default), UTC, or an IANA name.")
+        @Option(name: .long, help: "The time zone: local, UTC, or an IANA name such as Europe/Paris.")
         var tz = "local"
 
         @Option(name: .long, help: "Start after this time: ISO-8601 with an offset, or without one as wall time in the zone (default: now).")
@@ -64,7 +65,7 @@ extension OctopusCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run one configured task now, once, and exit with its outcome.",
+            abstract: "Run one task now, once, and exit with its outcome.",
             discussion: """
                 While the service runs, the task runs there, handed out by the agent as its type says (one worker, or \
                 every worker), and each worker's outcome is printed; otherwise it runs in this process.
@@ -74,7 +75,7 @@ extension OctopusCommand {
 
         @OptionGroup var options: ConfigOptions
 
-        @Argument(help: "The task's name (a key of schedule.tasks).")
+        @Argument(help: "The task's name: a key of schedule.tasks, or a Subscription the application registers.")
         var name: String
 
         func run() async throws {

@@ -15,6 +15,12 @@ extension OctopusCommand {
                 writing PATH (pattern layouts with %d, %p, %c, basic, colored, json); otherwise common layouts \
                 are tried. Lines a layout cannot read back (continuations of multi-line messages) go with the \
                 line before them; a filter on a field the layout does not print passes every line.
+                With -f it keeps following across rolls, however fast the log rolls: a rolled file is read to its \
+                end before the next, and files that rolled before tail could open them are read from their rolled \
+                names or archives, in order (one removed by retention first is reported on stderr).
+                Examples: octopus tail -n 50 logs/app.log; octopus tail -f --level warn logs/app.log; \
+                octopus tail -n all --since 2h --grep timeout logs/app.log
+                Exit status: 0, 1 no such log, 2 a bad option.
                 """
         )
 
@@ -29,10 +35,10 @@ extension OctopusCommand {
         @Option(help: "Only lines at or after TIME (ISO-8601, with or without an offset, or a duration ago: 90s, 15m, 2h, 1d).")
         var since: String?
 
-        @Option(help: "Only lines before TIME.")
+        @Option(help: "Only lines before TIME (the same forms as --since).")
         var until: String?
 
-        @Option(help: "Only lines at this level or above.")
+        @Option(help: "Only lines at this level or above: TRACE, DEBUG, INFO, WARN, ERROR, FATAL, MARK, or a level of the configuration (any case).")
         var level: String?
 
         @Option(help: "Only lines of this category or below it (db matches db and db.pool).")
@@ -53,9 +59,16 @@ extension OctopusCommand {
             guard lines == "all" || (limit ?? -1) >= 0 else {
                 throw ValidationError("-n takes a number or \"all\", not \"\(lines)\"")
             }
-            var filter = try LineFilter(
-                since: since.map(parseTime), until: until.map(parseTime), level: level, category: category,
-                grep: grep, levels: levels)
+            var filter: LineFilter
+            do {
+                filter = try LineFilter(
+                    since: since.map(parseTime), until: until.map(parseTime), level: level, category: category,
+                    grep: grep, levels: levels)
+            } catch let error as ValidationError {
+                // What is wrong, not the whole usage.
+                printError("octopus tail: \(error.message)")
+                throw ExitCode(2)
+            }
             let output = Output(json: json, colours: !json && isatty(1) != 0, levels: levels)
             // Following starts before the files are listed, so that no roll falls between the two.
             let follower = follow ? LogFollower(path: path, rotation: rotation, fromStart: true) : nil

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import OctopusLog
 import Testing
 
 /// The `octopus` executable built beside the test bundle.
@@ -181,5 +183,57 @@ let fileConfig = """
         let outcome = try octopus(arguments)
         #expect(outcome.status == 0)
         #expect(outcome.stdout.contains("USAGE:"))
+    }
+}
+
+/// The command as a new user meets it: --version, what each verb's help says, and errors that say what is wrong.
+@Suite struct CommandHelpTests {
+    @Test func versionPrintsTheVersion() throws {
+        let outcome = try octopus(["--version"])
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
+    }
+
+    @Test func everyVerbsHelpSaysHowItExits() throws {
+        for verb in ["start", "stop", "status", "config check", "log", "tail", "run", "cron", "archive"] {
+            let outcome = try octopus(verb.split(separator: " ").map(String.init) + ["--help"])
+            #expect(outcome.status == 0, "\(verb)")
+            #expect(outcome.stdout.lowercased().contains("exit status") || outcome.stdout.contains("exits"), "\(verb) --help says nothing of how it exits:\n\(outcome.stdout)")
+        }
+        let start = try octopus(["start", "--help"]).stdout
+        for needed in ["config/", "SIGTERM", "octopus.pid", "logs/octopus.stderr.log", "run/"] {
+            #expect(start.contains(needed), "start --help lacks \(needed)")
+        }
+        #expect(try octopus(["--help"]).stdout.contains("config check"))
+        let cron = try octopus(["cron", "--help"]).stdout
+        #expect(cron.components(separatedBy: "default: local").count == 2 && !cron.contains("local (default"), "the default zone is said once:\n\(cron)")
+    }
+
+    @Test func aMissingConfigDirectoryIsNotAnInvalidConfiguration() throws {
+        let dir = NSTemporaryDirectory() + "octopus-noconfig-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let outcome = try octopus(["start"], in: dir)
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains(#"no configuration directory "config" in"#), "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("invalid configuration"))
+    }
+
+    @Test func aBadLevelForTailSaysSoWithoutTheWholeUsage() throws {
+        let (dir, system, file) = try tailFixture(sizeRolled)
+        system.logger(label: "app").info("one")
+        system.shutdownNow()
+        let outcome = try octopus(["tail", "--level", "LOUD", file], in: dir.path)
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains(#"unknown level "LOUD"; levels are ALL, TRACE, DEBUG, INFO, WARN, ERROR, FATAL, MARK, OFF"#))
+        #expect(!outcome.stderr.contains("USAGE"))
+    }
+
+    @Test func logAndConfigCheckOpenNoScheduleLog() throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.json", #"{ "log": { "appenders": { "app": { "type": "file", "filename": "logs/app.log" } }, "categories": { "default": { "appenders": ["app"], "level": "info" } } } }"#)
+        #expect(try octopus(["config", "check"], in: dir.path).status == 0)
+        #expect(try octopus(["log", "hello"], in: dir.path).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/logs") == ["app.log"])
     }
 }
