@@ -20,6 +20,7 @@ public final class LogFollower {
     let names: RollingFileNames
     /// Nil until the directory exists, and where inotify is unavailable (then the directory is polled).
     private var watch: DirectoryWatch?
+    private var watchUnavailable = false
     private let canWatch: Bool
     /// The files opened as hot, oldest first; the first is the one being printed.
     private var held: [HeldFile] = []
@@ -74,7 +75,8 @@ public final class LogFollower {
 
     /// The lines written since the last call, without waiting.
     public func readAvailable() -> [String] {
-        if watch == nil { startWatching(fromStart: true) }
+        // The directory may appear after following began; where inotify is unavailable, the directory is polled.
+        if watch == nil, !watchUnavailable { startWatching(fromStart: true) }
         discover()
         var lines: [String] = []
         while true {
@@ -101,6 +103,8 @@ public final class LogFollower {
     /// are counted.
     private func startWatching(fromStart: Bool) {
         watch = DirectoryWatch(directory: names.directory)
+        var isDirectory: ObjCBool = false
+        watchUnavailable = watch == nil && FileManager.default.fileExists(atPath: names.directory, isDirectory: &isDirectory)
         unopened = watch != nil && canWatch ? 0 : -1
         created = 0
         opened = 0
@@ -305,6 +309,8 @@ final class HeldFile {
     private var offset: Int64 = 0
     private var partial: [UInt8] = []
     private var supersededAt: ContinuousClock.Instant?
+    /// Reused for every read: a follower woken by each write must not allocate per wake.
+    private var chunk = [UInt8](repeating: 0, count: 256 * 1024)
 
     init?(path: String) {
         fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -359,7 +365,6 @@ final class HeldFile {
             partial.removeAll()
         }
         var lines: [String] = []
-        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
             let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
             if n <= 0 { break }
