@@ -86,7 +86,7 @@ extension OctopusCommand {
                 pending.append(line)
                 if let limit, pending.count > limit { pending.removeFirst(pending.count - limit) }
             }
-            let hot = follower.map { LogFileSet.hotPath(of: $0.path, rotation: rotation) }
+            let hot = follower?.hotPath
             // A log that had no file when following began is printed whole by the follower.
             let listed = follower?.startedEmpty == true ? [] : set.files
             for file in listed where !(follow && (file.path == hot || follower?.holds(file) == true)) {

@@ -79,6 +79,11 @@ public struct LogFileSet: Sendable {
         } else {
             bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file.path)))
         }
+        return lines(of: bytes)
+    }
+
+    /// The lines of a file's bytes; the last line without its newline is kept.
+    static func lines(of bytes: [UInt8]) -> [String] {
         var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
             String(decoding: $0, as: UTF8.self)
         }

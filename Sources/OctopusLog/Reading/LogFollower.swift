@@ -85,7 +85,7 @@ public final class LogFollower {
             lines += current.readAvailable()
             guard held.count > 1 || current.replaced(at: hotPath) else { break }
             if rotation?.alwaysIncludePattern == true, !current.quietLongEnough() { break }
-            guard current.isFinal(pendingPrefix: names.pendingPrefix, directory: names.directory) else { break }
+            guard current.isFinal(pending: pendingFiles()) else { break }
             lines += current.drain()
             setAnchor(current.identity, descriptor: current.takeDescriptor())
             held.removeFirst()
@@ -162,9 +162,7 @@ public final class LogFollower {
         }
         for file in window {
             guard let bytes = file.content else { continue }
-            var split = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-            if split.last?.isEmpty == true { split.removeLast() }
-            lines += split.map { String(decoding: $0, as: UTF8.self) }
+            lines += LogFileSet.lines(of: bytes)
             setAnchor(FileIdentity(of: file), descriptor: dup(file.fd))
         }
         if fromNothing {
@@ -343,16 +341,11 @@ final class HeldFile {
     }
 
     /// No writer will add to it: removed, or neither hot nor pending (named as a rolled file, or another period's).
-    func isFinal(pendingPrefix: String, directory: String) -> Bool {
+    /// `pending`: the inodes of the log's pending files.
+    func isFinal(pending: @autoclosure () -> [UInt64]) -> Bool {
         var st = stat()
         fstat(fd, &st)
-        if st.st_nlink == 0 { return true }
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in entries where name.hasPrefix(pendingPrefix) {
-            var other = stat()
-            if stat(directory + "/" + name, &other) == 0, UInt64(other.st_ino) == identity.ino { return false }
-        }
-        return true
+        return st.st_nlink == 0 || !pending().contains(identity.ino)
     }
 
     /// The complete lines written since the last read.
