@@ -115,16 +115,7 @@ extension OctopusCommand {
                 let configuration = try? OctopusConfiguration.load(directory: options.configDirectory, environment: options.environment)
             else { return (nil, nil, LogLevelTable()) }
             let levels = LogLevelTable(custom: configuration.log.levels)
-            let wanted = URL(fileURLWithPath: path).standardizedFileURL.path
-            for appender in configuration.log.appenders.values {
-                switch appender.kind {
-                case .file(let file) where URL(fileURLWithPath: file.filename).standardizedFileURL.path == wanted:
-                    return (file.rotation, appender.layout, levels)
-                case .dateFile(let file) where URL(fileURLWithPath: file.filename).standardizedFileURL.path == wanted:
-                    return (file.rotation, appender.layout, levels)
-                default: continue
-                }
-            }
+            if let (appender, rotation) = configuration.log.appender(writing: path) { return (rotation, appender.layout, levels) }
             return (nil, nil, levels)
         }
 

@@ -177,7 +177,7 @@ extension LogConfiguration {
 
     static let appenderTypes = [
         "stdout", "stderr", "console", "file", "fileSync", "dateFile", "logLevelFilter", "categoryFilter", "noLogFilter",
-        "recording",
+        "recording", "multiFile",
     ]
     static let writerKeys = ["bufferSize", "overflow", "syncLevel"]
     /// Keys both file appenders take.
@@ -190,6 +190,8 @@ extension LogConfiguration {
     static let fileKeys = commonFileKeys + ["backups", "numBackups", "pattern", "alwaysIncludePattern", "timezone"]
     static let fileSyncKeys = ["filename", "maxLogSize", "backups", "mode", "flags", "encoding"]
     static let dateFileKeys = commonFileKeys + ["pattern", "alwaysIncludePattern", "numBackups", "daysToKeep", "timezone"]
+    /// multiFile: its own keys and a `file` appender's, but for the file name, which each value makes.
+    static let multiFileKeys = ["base", "property", "extension", "timeout"] + fileKeys.filter { $0 != "filename" }
 
     static func readAppender(name: String, _ value: ConfigValue, path: String, table: LogLevelTable, issues: ConfigIssueCollector) -> AppenderConfiguration? {
         guard value.objectPairs != nil else {
@@ -206,6 +208,7 @@ extension LogConfiguration {
         case "file": allowed += ["layout"] + writerKeys + fileKeys
         case "fileSync": allowed += ["layout", "syncLevel"] + fileSyncKeys
         case "dateFile": allowed += ["layout"] + writerKeys + dateFileKeys
+        case "multiFile": allowed += ["layout"] + writerKeys + multiFileKeys
         case "logLevelFilter": allowed += ["appender", "level", "maxLevel"]
         case "categoryFilter", "noLogFilter": allowed += ["appender", "exclude"]
         case "recording": allowed += ["layout", "maxRecords"]
@@ -213,8 +216,6 @@ extension LogConfiguration {
             var message = "appender \"\(name)\" has type \"\(type)\", which Octopus does not have, at \(path).type"
             if let suggestion = ConfigObjectReader.suggestion(for: type, among: appenderTypes) {
                 message += "; did you mean \"\(suggestion)\"?"
-            } else if type == "multiFile" {
-                message += "; Octopus has no multiFile appender yet: use one \"file\" appender per category"
             } else {
                 message += "; types are \(appenderTypes.joined(separator: ", "))"
             }
@@ -242,29 +243,7 @@ extension LogConfiguration {
         case "console": kind = .console
         case "file", "fileSync":
             let common = readFileCommon(object, writer: &writer)
-            // log4js: `numBackups` wins over `backups` (its rolling stream reads it first); 5 when neither is set.
-            let backups = readCount(object, "numBackups") ?? readCount(object, "backups") ?? 5
-            if object.has("pattern") {
-                // A file appender with a date pattern rolls by date (and by size with maxLogSize), as log4js's does.
-                var options = DateFileAppenderOptions(
-                    filename: common.filename, keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep,
-                    numBackups: backups, compress: common.compress, maxLogSize: common.maxLogSize,
-                    maxDays: common.maxDays, maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
-                )
-                if let pattern = readPattern(object) { options.pattern = pattern }
-                options.alwaysIncludePattern = object.bool("alwaysIncludePattern") ?? false
-                if let zone = readTimeZone(object) { options.timeZone = zone }
-                kind = .dateFile(options)
-            } else {
-                for key in ["alwaysIncludePattern", "timezone"] where object.has(key) {
-                    issues.warn(at: object.path(of: key), "\"\(key)\" at \(object.path(of: key)) has no effect without \"pattern\" (the file rolls by size only)", origin: object.raw(key)?.origin)
-                }
-                kind = .file(FileAppenderOptions(
-                    filename: common.filename, maxLogSize: common.maxLogSize, backups: backups, compress: common.compress,
-                    keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep, maxDays: common.maxDays,
-                    maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
-                ))
-            }
+            kind = readRollingFile(object, common: common, issues: issues)
             if type == "fileSync" {
                 // log4js's fileSync writes each event before the call returns: Octopus's syncLevel ALL does that.
                 if syncLevel == nil {
@@ -289,6 +268,8 @@ extension LogConfiguration {
             }
             if let zone = readTimeZone(object) { options.timeZone = zone }
             kind = .dateFile(options)
+        case "multiFile":
+            kind = .multiFile(readMultiFile(object, writer: &writer, issues: issues))
         case "logLevelFilter":
             let target = object.string("appender", required: true) ?? ""
             if !object.has("level") { object.report("level", "missing key \"level\" at \(path)") }
@@ -313,6 +294,65 @@ extension LogConfiguration {
         return AppenderConfiguration(kind, layout: layout, writer: writer, syncLevel: syncLevel)
     }
 
+    /// A `file` appender's rolling (log4js's rolling stream): by size, or by date when it has a `pattern`.
+    static func readRollingFile(_ object: ConfigObjectReader, common: FileCommon, issues: ConfigIssueCollector) -> AppenderConfiguration.Kind {
+        // log4js: `numBackups` wins over `backups` (its rolling stream reads it first); 5 when neither is set.
+        let backups = readCount(object, "numBackups") ?? readCount(object, "backups") ?? 5
+        if object.has("pattern") {
+            // A file appender with a date pattern rolls by date (and by size with maxLogSize), as log4js's does.
+            var options = DateFileAppenderOptions(
+                filename: common.filename, keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep,
+                numBackups: backups, compress: common.compress, maxLogSize: common.maxLogSize,
+                maxDays: common.maxDays, maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
+            )
+            if let pattern = readPattern(object) { options.pattern = pattern }
+            options.alwaysIncludePattern = object.bool("alwaysIncludePattern") ?? false
+            if let zone = readTimeZone(object) { options.timeZone = zone }
+            return .dateFile(options)
+        }
+        for key in ["alwaysIncludePattern", "timezone"] where object.has(key) {
+            issues.warn(at: object.path(of: key), "\"\(key)\" at \(object.path(of: key)) has no effect without \"pattern\" (the file rolls by size only)", origin: object.raw(key)?.origin)
+        }
+        return .file(FileAppenderOptions(
+            filename: common.filename, maxLogSize: common.maxLogSize, backups: backups, compress: common.compress,
+            keepFileExt: common.keepFileExt, fileNameSep: common.fileNameSep, maxDays: common.maxDays,
+            maxTotalSize: common.maxTotalSize, compressionLevel: common.compressionLevel
+        ))
+    }
+
+    /// log4js's `multiFile`: `base`, `property`, `extension`, `timeout` (milliseconds) and a `file` appender's
+    /// options for each file.
+    static func readMultiFile(_ object: ConfigObjectReader, writer: inout WriterOptions, issues: ConfigIssueCollector) -> MultiFileAppenderOptions {
+        let base = object.string("base", required: true) ?? ""
+        var isDirectory: ObjCBool = false
+        if object.raw("base") != nil, base.isEmpty {
+            object.report("base", "empty directory name at \(object.path(of: "base")); use \".\" for the working directory")
+        } else if FileManager.default.fileExists(atPath: base, isDirectory: &isDirectory), !isDirectory.boolValue {
+            object.report("base", "base \"\(base)\" at \(object.path(of: "base")) is a file; base names the directory the files are written in")
+        }
+        let property = object.string("property", required: true) ?? ""
+        if object.raw("property") != nil, property.isEmpty {
+            object.report("property", "empty property at \(object.path(of: "property")); use categoryName, level, pid or a metadata key")
+        }
+        var fileExtension = ""
+        if object.raw("extension") == nil {
+            object.report("extension", "missing key \"extension\" at \(object.path) (log4js would name the files <value>undefined); use \".log\", or \"\" for none")
+        } else if let text = object.string("extension") {
+            if text.contains("/") { object.report("extension", "extension \"\(text)\" at \(object.path(of: "extension")) must not hold \"/\"") } else { fileExtension = text }
+        }
+        var timeout: Double?
+        if let milliseconds = readCount(object, "timeout", minimum: 1) { timeout = Double(milliseconds) / 1000 }
+        let common = readFileCommon(object, filename: base, writer: &writer)
+        let rotation: RotationOptions? =
+            switch readRollingFile(object, common: common, issues: issues) {
+            case .file(let options): options.rotation
+            case .dateFile(let options): options.rotation
+            default: nil
+            }
+        return MultiFileAppenderOptions(
+            base: base, property: property, fileExtension: fileExtension, timeout: timeout, rotation: rotation)
+    }
+
     /// A date pattern that names periods.
     static func readPattern(_ object: ConfigObjectReader) -> String? {
         guard let pattern = object.string("pattern") else { return nil }
@@ -335,12 +375,15 @@ extension LogConfiguration {
     }
 
     /// The keys `file` and `dateFile` share; the writer keys among them go into `writer`.
-    static func readFileCommon(_ object: ConfigObjectReader, writer: inout WriterOptions) -> FileCommon {
+    /// `filename`: the file's name where the appender does not read it from `filename` (multiFile's files).
+    static func readFileCommon(_ object: ConfigObjectReader, filename: String? = nil, writer: inout WriterOptions) -> FileCommon {
         var common = FileCommon()
-        common.filename = object.string("filename", required: true) ?? ""
-        if object.raw("filename") != nil, common.filename.isEmpty { object.report("filename", "empty file name at \(object.path(of: "filename"))") }
+        common.filename = filename ?? object.string("filename", required: true) ?? ""
+        if filename == nil, object.raw("filename") != nil, common.filename.isEmpty { object.report("filename", "empty file name at \(object.path(of: "filename"))") }
         var isDirectory: ObjCBool = false
-        if common.filename.hasSuffix("/") || common.filename.hasSuffix("/.") || common.filename.hasSuffix("/..")
+        if filename != nil {
+            // Not one file's name.
+        } else if common.filename.hasSuffix("/") || common.filename.hasSuffix("/.") || common.filename.hasSuffix("/..")
             || (FileManager.default.fileExists(atPath: common.filename, isDirectory: &isDirectory) && isDirectory.boolValue)
         {
             object.report("filename", "filename \"\(common.filename)\" at \(object.path(of: "filename")) names a directory; name the file in it (for example \"\((common.filename as NSString).standardizingPath)/app.log\")")

@@ -107,6 +107,21 @@ public struct LogConfiguration: Sendable {
         return issues
     }
 
+    /// The appender that writes `path` (a file name as configured, or one a multiFile appender makes) and how that
+    /// file rolls; `nil` when no appender writes it. (`octopus tail` reads a file as its appender wrote it.)
+    public func appender(writing path: String) -> (appender: AppenderConfiguration, rotation: RotationOptions?)? {
+        let wanted = URL(fileURLWithPath: path).standardizedFileURL.path
+        for name in appenders.keys.sorted() {
+            guard let appender = appenders[name] else { continue }
+            if let (key, rotation) = appender.fileWriter, key.path == wanted { return (appender, rotation) }
+            if case .multiFile(var options) = appender.kind {
+                options.base = URL(fileURLWithPath: options.base).standardizedFileURL.path
+                if options.value(forPath: wanted) != nil { return (appender, options.rotation) }
+            }
+        }
+        return nil
+    }
+
     private func suggestionSuffix(_ name: String, among names: [String]) -> String {
         if let suggestion = ConfigObjectReader.suggestion(for: name, among: names) { return "; did you mean \"\(suggestion)\"?" }
         return ""
@@ -257,6 +272,31 @@ public struct DateFileAppenderOptions: Sendable, Hashable {
     }
 }
 
+/// log4js's `multiFile` appender's options: one file per value of a property of the event, named
+/// `<base>/<value><extension>`, each written and rolled as a `file` appender's.
+public struct MultiFileAppenderOptions: Sendable, Hashable {
+    /// The directory of the files.
+    public var base: String
+    /// What tells the files apart: `categoryName` (the logger's label), `level` (its name), `pid` (the writing
+    /// process), or else a metadata key. Events without it are not written by this appender (as in log4js).
+    public var property: String
+    /// Added to each value to make the file name (log4js's `extension`: `".log"`).
+    public var fileExtension: String
+    /// Seconds without an event after which a file is closed (it reopens at the next event); `nil` keeps every file
+    /// open until shutdown.
+    public var timeout: Double?
+    /// How each file rolls, or `nil` when it never does.
+    public var rotation: RotationOptions?
+
+    public init(base: String, property: String, fileExtension: String = ".log", timeout: Double? = nil, rotation: RotationOptions? = nil) {
+        self.base = base
+        self.property = property
+        self.fileExtension = fileExtension
+        self.timeout = timeout
+        self.rotation = rotation
+    }
+}
+
 /// One appender of the configuration.
 public struct AppenderConfiguration: Sendable {
     public enum Kind: Sendable {
@@ -266,6 +306,7 @@ public struct AppenderConfiguration: Sendable {
         case console
         case file(FileAppenderOptions)
         case dateFile(DateFileAppenderOptions)
+        case multiFile(MultiFileAppenderOptions)
         case logLevelFilter(appender: String, level: LogLevel, maxLevel: LogLevel)
         case categoryFilter(appender: String, exclude: [String])
         case noLogFilter(appender: String, exclude: [String])

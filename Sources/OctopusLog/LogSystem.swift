@@ -1,6 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 import Dispatch
+import Foundation
 import OctopusConfig
 #if canImport(Glibc)
 import Glibc
@@ -99,7 +100,7 @@ public final class LogSystem: Service, Sendable {
     }
 
     /// What building an appender needs besides its configuration.
-    private struct BuildContext {
+    private struct BuildContext: Sendable {
         var environment: LayoutEnvironment
         var clock: LogClock
         var maintenance: MaintenanceQueue
@@ -126,26 +127,7 @@ public final class LogSystem: Service, Sendable {
                 }
                 return existing
             }
-            let rotator = rotation.map {
-                Rotator(
-                    path: target.name, options: $0, maintenance: context.maintenance, clock: context.clock,
-                    announce: context.coordination.announce)
-            }
-            let made = try LogWriter(
-                target: target, options: appender.writer, rotator: rotator, coordination: context.coordination,
-                clock: context.clock
-            ) { count in
-                let record = LogRecord(
-                    level: .warn,
-                    category: "octopus",
-                    message: "dropped \(count) log line(s): the buffer of \(target.name) was full",
-                    timestamp: LogTimestamp.now()
-                )
-                var line = LogBuffer()
-                layout.render(record, into: &line)
-                line.append(UInt8(ascii: "\n"))
-                return Array(line.bytes())
-            }
+            let made = try makeWriter(target, options: appender.writer, rotation: rotation, layout: layout, context: context)
             writers[target] = made
             return made
         }
@@ -167,6 +149,15 @@ public final class LogSystem: Service, Sendable {
             let period = options.alwaysIncludePattern ? options.pattern : nil
             let file = try writer(.file(options.filename, period: period), rotation: options.rotation)
             return WriterAppender(layout: layout, writer: file, syncLevel: appender.syncLevel)
+        case .multiFile(let options):
+            let period = options.rotation.flatMap { $0.alwaysIncludePattern ? $0.pattern : nil }
+            let writerOptions = appender.writer
+            return MultiFileAppender(options: options, layout: layout, syncLevel: appender.syncLevel, pid: context.environment.pid) {
+                path, firstOpen throws(LogSystemError) in
+                var opening = writerOptions
+                opening.truncate = opening.truncate && firstOpen
+                return try makeWriter(.file(path, period: period), options: opening, rotation: options.rotation, layout: layout, context: context)
+            }
         case .recording(let limit):
             return RecordingAppender(layout: layout, limit: limit)
         case .logLevelFilter(let targetName, let level, let maxLevel):
@@ -180,6 +171,35 @@ public final class LogSystem: Service, Sendable {
             } catch {
                 throw LogSystemError(.invalidConfiguration, "invalid regular expression at log.appenders.\(name).exclude: \(error)")
             }
+        }
+    }
+
+    /// A writer for `target`, its drops reported in `layout`.
+    private static func makeWriter(
+        _ target: WriterTarget,
+        options: WriterOptions,
+        rotation: RotationOptions?,
+        layout: any LogLayout,
+        context: BuildContext
+    ) throws(LogSystemError) -> LogWriter {
+        let rotator = rotation.map {
+            Rotator(
+                path: target.name, options: $0, maintenance: context.maintenance, clock: context.clock,
+                announce: context.coordination.announce)
+        }
+        return try LogWriter(
+            target: target, options: options, rotator: rotator, coordination: context.coordination, clock: context.clock
+        ) { count in
+            let record = LogRecord(
+                level: .warn,
+                category: "octopus",
+                message: "dropped \(count) log line(s): the buffer of \(target.name) was full",
+                timestamp: LogTimestamp.now()
+            )
+            var line = LogBuffer()
+            layout.render(record, into: &line)
+            line.append(UInt8(ascii: "\n"))
+            return Array(line.bytes())
         }
     }
 
@@ -276,9 +296,19 @@ public final class LogSystem: Service, Sendable {
         for appender in ownedAppenders { appender.flush() }
     }
 
+    /// The writers open now, each once (appenders writing one target share its writer).
+    private var openWriters: [LogWriter] {
+        var seen: Set<ObjectIdentifier> = []
+        var result: [LogWriter] = []
+        for case let appender as any WritingAppender in ownedAppenders {
+            for writer in appender.openWriters where seen.insert(ObjectIdentifier(writer)).inserted { result.append(writer) }
+        }
+        return result
+    }
+
     /// Closes and reopens every file appender's file (after an external tool moved the files away).
     public func reopenFiles() {
-        for case let appender as WriterAppender in ownedAppenders { appender.reopen() }
+        for writer in openWriters { writer.reopen() }
     }
 
     /// Empties the files of appenders with `flags: w`, as a process writing alone does when it opens them: what the
@@ -286,6 +316,14 @@ public final class LogSystem: Service, Sendable {
     /// what the others wrote.
     public static func truncateFilesAtStart(_ configuration: LogConfiguration, now: LogTimestamp = .now()) {
         for appender in configuration.appenders.values where appender.writer.truncate {
+            if case .multiFile(let options) = appender.kind {
+                // Its files are named by the values logged: every one there is, is emptied.
+                let directory = options.base.hasSuffix("/") ? options.base : options.base + "/"
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                where options.value(forPath: directory + name) != nil {
+                    truncate(LogFileSet.hotPath(of: directory + name, rotation: options.rotation, now: now), 0)
+                }
+            }
             guard let (key, rotation) = appender.fileWriter else { continue }
             truncate(LogFileSet.hotPath(of: key.path, rotation: rotation, now: now), 0)
         }
@@ -294,36 +332,35 @@ public final class LogSystem: Service, Sendable {
     /// Reopens the file appenders writing `file` (a configured file name): the owner of a rolled file asks this of
     /// every other process before archiving it. Returns once they write to the path anew.
     public func reopen(file: String) {
-        for case let appender as WriterAppender in ownedAppenders where appender.targetName == file { appender.reopen() }
+        for writer in openWriters where writer.target.name == file { writer.reopen() }
     }
 
     /// Rolls `file` now if it has grown past its `maxLogSize`, whoever wrote it (a follower's request to the owner).
     public func rollIfOversized(file: String) {
-        for case let appender as WriterAppender in ownedAppenders where appender.targetName == file {
-            appender.writer.rollIfOversized()
+        // A multiFile appender opens a file it writes but has closed (or never had open: only other processes wrote
+        // it), since only this process may roll it.
+        var seen: Set<ObjectIdentifier> = []
+        for case let appender as any WritingAppender in ownedAppenders {
+            guard let writer = appender.writer(forFile: file), seen.insert(ObjectIdentifier(writer)).inserted else { continue }
+            writer.rollIfOversized()
         }
     }
 
     /// The configured names of the files this system rolls (appenders with rotation).
     public var rotatingFiles: [String] {
-        ownedAppenders.compactMap { appender in
-            guard let writer = (appender as? WriterAppender)?.writer, writer.rotator != nil else { return nil }
-            return writer.target.name
-        }
+        openWriters.filter { $0.rotator != nil }.map(\.target.name)
     }
 
     /// Rolls every file appender whose period has ended by the system's clock, now. (Writers do this themselves at
     /// each boundary; with an injected clock, tests call this after moving time.) Returns once the rolls are done;
     /// naming and compressing go on in the background (see ``waitForArchiving()``).
     public func checkRotation() {
-        for case let appender as WriterAppender in ownedAppenders { appender.writer.checkRotation() }
+        for writer in openWriters { writer.checkRotation() }
     }
 
     /// Rolls every rotating file appender now, whatever its size or period.
     public func rollFiles() {
-        for case let appender as WriterAppender in ownedAppenders where appender.writer.rotator != nil {
-            appender.writer.roll()
-        }
+        for writer in openWriters where writer.rotator != nil { writer.roll() }
     }
 
     /// Returns once every roll so far is named, compressed and retention applied.

@@ -40,12 +40,14 @@ import Glibc
 
     /// Runs 4 workers logging `count` lines each into `appender`; with `tail`, an `octopus tail -f` started before
     /// them follows the file, and what it printed once they are done is returned.
-    func run(appender: String, environment: [String: String], count: Int, tail: Bool = false) async throws
+    func run(appender: String, environment: [String: String], count: Int, tail: Bool = false, name: String = "lines", directory: String = "logs", prefix: String = "lines.log") async throws
         -> (files: [String], scratch: Scratch, log: String, tailed: [String])
     {
         let scratch = try Scratch()
         try scratch.config(clusterConfig(workers: 4))
-        try scratch.config("log:\n  appenders:\n    lines: \(appender)\n", name: "config.local.yaml")
+        try scratch.config(
+            "log:\n  appenders:\n    \(name): \(appender)\n  categories:\n    fixture: { appenders: [\(name)], level: INFO, inherit: false }\n",
+            name: "config.local.yaml")
         var follower: Process?
         if tail {
             let process = Process()
@@ -73,7 +75,7 @@ import Glibc
             #expect(await cluster.exit() == .exited(0))
             log = cluster.log
         }
-        let names = (try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/logs")).filter { $0.hasPrefix("lines.log") }
+        let names = (try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/" + directory)).filter { $0.hasPrefix(prefix) }
         var tailed: [String] = []
         if tail {
             _ = await waitUntil(within: .seconds(60)) { scratch.lines("tail.out").count >= 4 * count }
@@ -124,5 +126,29 @@ import Glibc
         #expect(problems.isEmpty, "\(problems.prefix(10))")
         #expect(!log.contains("did not reopen"), "\(log)")
         print("date rolls: \(rolled.count) rolled files, \(lines.count) lines")
+    }
+
+    @Test func fourWorkersWriteAMultiFileAppenderAndTheAgentRollsFilesItNeverWrote() async throws {
+        let count = 20_000
+        // One file per worker (the `worker` metadata every worker line carries); only workers write them, so the agent
+        // opens each when a worker asks it to roll it.
+        let (names, scratch, log, _) = try await run(
+            appender: "{ type: multiFile, base: logs/multi, property: worker, extension: .log, maxLogSize: 256K, backups: 100, compress: true, layout: { type: messagePassThrough } }",
+            environment: ["FIXTURE_LOG_PAD": "80"], count: count, name: "multi", directory: "logs/multi", prefix: "")
+        var lines: [String] = []
+        for worker in 1...4 {
+            let rolled = names.compactMap { name -> (Int, String)? in
+                let parts = name.split(separator: ".")
+                guard parts.first == "\(worker)", name.hasSuffix(".gz"), parts.count == 4, let index = Int(parts[2]) else { return nil }
+                return (index, name)
+            }.sorted { $0.0 > $1.0 }
+            #expect(rolled.count >= 4, "worker \(worker): \(names.sorted())")
+            for (_, name) in rolled { lines += try read(scratch.path + "/logs/multi/" + name) }
+            lines += try read(scratch.path + "/logs/multi/\(worker).log")
+        }
+        #expect(!names.contains { $0.contains("rolling") || $0.contains(".tmp") }, "\(names)")
+        let problems = verify(lines, workers: 4, count: count)
+        #expect(problems.isEmpty, "\(problems.prefix(10))")
+        #expect(!log.contains("did not reopen"), "\(log)")
     }
 }

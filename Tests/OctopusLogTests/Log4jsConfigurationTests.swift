@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func anAppenderRefusedForItsTypeGivesNoKnockOnErrors() {
-        let found = issues(#"{ "appenders": { "out": { "type": "stdout" }, "split": { "type": "multiFile", "base": "logs/", "property": "categoryName", "extension": ".log" } }, "categories": { "default": { "appenders": ["out", "split"], "level": "info" }, "db": { "appenders": ["split"], "level": "debug" } } }"#)
+        let found = issues(#"{ "appenders": { "out": { "type": "stdout" }, "split": { "type": "multiprocess", "mode": "worker" } }, "categories": { "default": { "appenders": ["out", "split"], "level": "info" }, "db": { "appenders": ["split"], "level": "debug" } } }"#)
         #expect(found.map(\.path) == ["log.appenders.split.type"], "\(found)")
     }
 }
