@@ -54,9 +54,9 @@ import Glibc
             process.executableURL = URL(fileURLWithPath: octopusBinary)
             process.arguments = ["tail", "-f", "-n", "all", "logs/lines.log"]
             process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
-            FileManager.default.createFile(atPath: scratch.path + "/tail.out", contents: nil)
+            _ = FileManager.default.createFile(atPath: scratch.path + "/tail.out", contents: nil)
             process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path + "/tail.out"))
-            FileManager.default.createFile(atPath: scratch.path + "/tail.err", contents: nil)
+            _ = FileManager.default.createFile(atPath: scratch.path + "/tail.err", contents: nil)
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path + "/tail.err"))
             try process.run()
             follower = process
