@@ -135,6 +135,13 @@ let package = Package(
             dependencies: ["Octopus"],
             path: "Tests/ClusterFixture"
         ),
+        // The README's Swift examples, each block a whole file (ReadmeTests checks they match), compiled as a reader's
+        // package compiles them: `swift build` fails when the README stops being true.
+        .executableTarget(
+            name: "ReadmeExamples",
+            dependencies: ["Octopus"],
+            path: "Tests/ReadmeExamples"
+        ),
         .executableTarget(
             name: "ClusterBenchmark",
             dependencies: ["Octopus", "OctopusSystem"],
@@ -178,12 +185,12 @@ let package = Package(
         ),
         .testTarget(
             name: "OctopusCLITests",
-            dependencies: ["OctopusCLI", "OctopusLog", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["OctopusCLI", "OctopusLog", "ReadmeExamples", .product(name: "Logging", package: "swift-log")]
         ),
     ]
 )
 
-for target in package.targets where target.type != .system && target.name != "CShims" {
+for target in package.targets where target.type != .system && !["CShims", "ReadmeExamples"].contains(target.name) {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
