@@ -23,6 +23,7 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 BIN = sys.argv[3]  # the folder with LogBenchmark, c_limit and spdlog_bench
 HERE = os.path.dirname(os.path.abspath(__file__))
+THREADS = 4
 
 LINE = re.compile(
     rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[(INFO|info)\] app - user 12345 logged in from 10\.0\.0\.1 reqid=abcdef0123 n=(\d+)$"
@@ -58,17 +59,46 @@ def verify(files, complete):
     return None
 
 
+def verify_threads(files, threads):
+    """Lines logged by `threads` threads, thread t logging n = t*N/threads ... in order: every n once, each thread's
+    in order (lines of different threads interleave)."""
+    per = N // threads
+    last = [t * per - 1 for t in range(threads)]
+    count = 0
+    for path in files:
+        for line in lines(path):
+            match = LINE.match(line)
+            if not match:
+                return f"{os.path.basename(path)}: malformed line {line[:100]!r}"
+            n = int(match.group(2))
+            t = n // per
+            if t >= threads or n != last[t] + 1:
+                return f"{os.path.basename(path)}: n={n} out of its thread's order"
+            last[t] = n
+            count += 1
+    if count != per * threads:
+        return f"{count} lines, expected {per * threads}"
+    return None
+
+
 def index_of(path, pattern):
     match = re.search(pattern, os.path.basename(path))
     return int(match.group(1)) if match else 0
 
 
-# Each implementation: the command, where its files are (oldest first), and whether all N lines are kept.
+# Each implementation: the command, where its files are (oldest first), and whether all N lines are kept (True), or
+# the number of threads that logged them (every line kept, each thread's in order).
 IMPLEMENTATIONS = {
     "octopus": (lambda d: [f"{BIN}/LogBenchmark", f"{d}/o.log", str(N)], lambda d: [f"{d}/o.log"], True),
     "spdlog-basic": (lambda d: [f"{BIN}/spdlog_bench", "basic", f"{d}/s.log", str(N)], lambda d: [f"{d}/s.log"], True),
     "python-logging": (lambda d: [sys.executable, f"{HERE}/peers/python_logging.py", f"{d}/p.log", str(N)], lambda d: [f"{d}/p.log"], True),
     "c-limit": (lambda d: [f"{BIN}/c_limit", f"{d}/c.log", str(N)], lambda d: [f"{d}/c.log"], True),
+    "octopus-4-threads": (
+        lambda d: [f"{BIN}/LogBenchmark", "--threads", str(THREADS), f"{d}/o4.log", str(N)], lambda d: [f"{d}/o4.log"], THREADS
+    ),
+    "spdlog-basic_mt-4-threads": (
+        lambda d: [f"{BIN}/spdlog_bench", "basic", f"{d}/s4.log", str(N), str(THREADS)], lambda d: [f"{d}/s4.log"], THREADS
+    ),
     "octopus-rotating": (
         lambda d: [f"{BIN}/LogBenchmark", "--mode", "rotating", f"{d}/r.log", str(N)],
         lambda d: sorted(glob.glob(f"{d}/r.log.*.gz"), key=lambda p: -index_of(p, r"\.(\d+)\.gz$")) + [f"{d}/r.log"],
@@ -144,13 +174,15 @@ def main():
             for name, (command, files, complete) in IMPLEMENTATIONS.items():
                 work = tempfile.mkdtemp(dir=directory)
                 fields, peak = run(command(work))
-                problem = verify(files(work), complete)
+                problem = verify(files(work), complete) if isinstance(complete, bool) else verify_threads(files(work), complete)
                 if problem:
                     sys.exit(f"{name}: verification failed: {problem}")
                 speeds[name].append(N / float(fields["secs"]))
                 if "total_secs" in fields:
                     totals.setdefault(name, []).append(N / float(fields["total_secs"]))
                 rss[name].append(peak)
+                if name == "octopus-4-threads":
+                    latency.setdefault("p99-4", []).append(int(fields["p99_ns"]))
                 if name == "octopus":
                     latency["p50"].append(int(fields["p50_ns"]))
                     latency["p99"].append(int(fields["p99_ns"]))
@@ -172,7 +204,10 @@ def main():
     table("One file:", [(n, median[n], peak[n]) for n in plain] + [("swift-log floor (no backend work)", statistics.median(floor), 0)],
           ["this"], lambda name, speed, _: median["octopus"] / speed)
     print(f"\nOctopus latency of one `logger.info` call (1 in 64 calls timed): p50 {statistics.median(latency['p50']):.0f} ns, "
-          f"p99 {statistics.median(latency['p99']):.0f} ns.")
+          f"p99 {statistics.median(latency['p99']):.0f} ns (4 threads: p99 {statistics.median(latency['p99-4']):.0f} ns).")
+    threaded = ["octopus-4-threads", "spdlog-basic_mt-4-threads"]
+    table(f"{THREADS} threads logging into one file ({os.cpu_count()} CPUs):", [(n, median[n], peak[n]) for n in threaded],
+          ["this"], lambda name, speed, _: median["octopus-4-threads"] / speed)
     matching = {"octopus-rotating": "spdlog-rotating", "octopus-hourly": "spdlog-daily"}
     rows = [(n, median[n], peak[n]) for n in ["octopus-rotating", "spdlog-rotating", "octopus-hourly", "spdlog-daily"]]
     print("\nRotation (Octopus: file 10M x 5 with gzip; dateFile hourly with a clock moving an hour every 100,000 lines; "
