@@ -26,6 +26,9 @@ final class AgentDispatcher: Dispatcher, Sendable {
         /// The dispatch waiting for the outcome (nil for a run adopted from the previous agent).
         var waiter: ResumeOnce<Ending>?
         var started: ContinuousClock.Instant
+        /// Whether the worker has acknowledged it (it may be running): only then does the worker's death fail it.
+        /// Before, a death fails the call instead, and the tick goes to another worker.
+        var acknowledged: Bool
     }
 
     enum Ending: Sendable {
@@ -123,7 +126,7 @@ final class AgentDispatcher: Dispatcher, Sendable {
         let waiter = ResumeOnce<Ending>()
         // Known before the call: the outcome may come back before the acknowledgement does.
         state.withLock {
-            $0.runs[order.key] = Run(order: order, worker: worker, task: task.name, waiter: waiter, started: .now)
+            $0.runs[order.key] = Run(order: order, worker: worker, task: task.name, waiter: waiter, started: .now, acknowledged: false)
         }
         let answer: TickAnswer
         do {
@@ -139,11 +142,14 @@ final class AgentDispatcher: Dispatcher, Sendable {
             forget(order.key)
             return .notTaken("refused it: \(reason)")
         }
+        state.withLock { $0.runs[order.key]?.acknowledged = true }
         let late = max(0, Int((Date().timeIntervalSince(tick.scheduledTime) * 1000).rounded()))
         log.info(
             "[Job#\(tick.jobID)] \(task.name) started in \(worker) (scheduled \(ISOTime.format(tick.scheduledTime, in: .current, fractional: true)), late \(late) ms)\(tick.reason == "timer" ? "" : " [\(tick.reason)]")"
         )
         state.withLock { $0.lastRunBy[task.name] = worker.description }
+        // The worker may have died between its acknowledgement and now: its run has failed.
+        if let membership = child.membership { membershipChanged(membership) }
         return .started(waiter)
     }
 
@@ -173,7 +179,7 @@ final class AgentDispatcher: Dispatcher, Sendable {
     func adopt(_ order: TickOrder, in worker: ProcessIdentity) {
         let fresh = state.withLock { state -> Bool in
             guard state.runs[order.key] == nil else { return false }
-            state.runs[order.key] = Run(order: order, worker: worker, task: order.tick.task, waiter: nil, started: .now)
+            state.runs[order.key] = Run(order: order, worker: worker, task: order.tick.task, waiter: nil, started: .now, acknowledged: true)
             return true
         }
         if fresh {
@@ -187,7 +193,7 @@ final class AgentDispatcher: Dispatcher, Sendable {
     private func membershipChanged(_ membership: Membership) {
         let alive = Set(membership.members.map(\.identity.pid))
         let dead = state.withLock { state -> [Run] in
-            let gone = state.runs.filter { !alive.contains($0.value.worker.pid) }
+            let gone = state.runs.filter { $0.value.acknowledged && !alive.contains($0.value.worker.pid) }
             for key in gone.keys { state.runs[key] = nil }
             for (_, run) in gone where run.order.tick.reason == "manual" {
                 state.manual[run.order.tick.jobID, default: []].append(
