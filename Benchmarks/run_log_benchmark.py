@@ -38,20 +38,32 @@ def lines(path):
             yield line.rstrip(b"\n")
 
 
-def verify(files, complete):
-    """The lines of `files` (oldest first): well-formed, n consecutive, ending at N-1; all N when `complete`."""
-    expected = None
-    count = 0
+class Malformed(Exception):
+    pass
+
+
+def numbers(files):
+    """(file name, n) of every line of `files`, oldest first; raises Malformed at a line of another shape."""
     for path in files:
         for line in lines(path):
             match = LINE.match(line)
             if not match:
-                return f"{os.path.basename(path)}: malformed line {line[:100]!r}"
-            n = int(match.group(2))
+                raise Malformed(f"{os.path.basename(path)}: malformed line {line[:100]!r}")
+            yield os.path.basename(path), int(match.group(2))
+
+
+def verify(files, complete):
+    """The lines of `files` (oldest first): well-formed, n consecutive, ending at N-1; all N when `complete`."""
+    expected = None
+    count = 0
+    try:
+        for name, n in numbers(files):
             if expected is not None and n != expected:
-                return f"{os.path.basename(path)}: n={n} where {expected} was expected"
+                return f"{name}: n={n} where {expected} was expected"
             expected = n + 1
             count += 1
+    except Malformed as problem:
+        return str(problem)
     if expected != N:
         return f"the last line is n={None if expected is None else expected - 1}, expected {N - 1}"
     if complete and count != N:
@@ -65,17 +77,15 @@ def verify_threads(files, threads):
     per = N // threads
     last = [t * per - 1 for t in range(threads)]
     count = 0
-    for path in files:
-        for line in lines(path):
-            match = LINE.match(line)
-            if not match:
-                return f"{os.path.basename(path)}: malformed line {line[:100]!r}"
-            n = int(match.group(2))
+    try:
+        for name, n in numbers(files):
             t = n // per
             if t >= threads or n != last[t] + 1:
-                return f"{os.path.basename(path)}: n={n} out of its thread's order"
+                return f"{name}: n={n} out of its thread's order"
             last[t] = n
             count += 1
+    except Malformed as problem:
+        return str(problem)
     if count != per * threads:
         return f"{count} lines, expected {per * threads}"
     return None
