@@ -318,10 +318,9 @@ public final class LogSystem: Service, Sendable {
         for appender in configuration.appenders.values where appender.writer.truncate {
             if case .multiFile(let options) = appender.kind {
                 // Its files are named by the values logged: every one there is, is emptied.
-                let directory = options.base.hasSuffix("/") ? options.base : options.base + "/"
-                for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-                where options.value(forPath: directory + name) != nil {
-                    truncate(LogFileSet.hotPath(of: directory + name, rotation: options.rotation, now: now), 0)
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: options.directory)) ?? []
+                where options.value(forPath: options.directory + name) != nil {
+                    truncate(LogFileSet.hotPath(of: options.directory + name, rotation: options.rotation, now: now), 0)
                 }
             }
             guard let (key, rotation) = appender.fileWriter else { continue }

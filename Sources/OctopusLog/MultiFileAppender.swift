@@ -210,10 +210,12 @@ public final class MultiFileAppender: LogAppender, WritingAppender {
 }
 
 extension MultiFileAppenderOptions {
+    /// `base` with a trailing `/`.
+    var directory: String { base.hasSuffix("/") ? base : base + "/" }
+
     /// The file of a value: `<base>/<value><extension>`, the value's `/`, `%`, NUL and leading `.` percent-encoded.
     public func path(for value: String) -> String {
-        let directory = base.hasSuffix("/") ? base : base + "/"
-        return directory + Self.fileComponent(value) + fileExtension
+        directory + Self.fileComponent(value) + fileExtension
     }
 
     static func fileComponent(_ value: String) -> String {
@@ -236,7 +238,6 @@ extension MultiFileAppenderOptions {
     /// The value whose file `path` is, or `nil` when this appender does not write it (a follower's request to roll a
     /// file reaches every multiFile appender).
     func value(forPath path: String) -> String? {
-        let directory = base.hasSuffix("/") ? base : base + "/"
         guard path.hasPrefix(directory), path.hasSuffix(fileExtension) else { return nil }
         let name = path.dropFirst(directory.count).dropLast(fileExtension.count)
         guard !name.isEmpty, !name.contains("/") else { return nil }
