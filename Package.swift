@@ -132,7 +132,7 @@ let package = Package(
         // A real Octopus application whose behaviour the cluster tests switch with environment variables.
         .executableTarget(
             name: "ClusterFixture",
-            dependencies: ["Octopus"],
+            dependencies: ["Octopus", "TestSupport"],
             path: "Tests/ClusterFixture"
         ),
         // The README's Swift examples, each block a whole file (ReadmeTests checks they match), compiled as a reader's

@@ -7,6 +7,7 @@
 // Its methods (for `invoke`) are computed in the leader: add, slow (waits), fail (throws).
 import Foundation
 import Octopus
+import TestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -52,16 +53,7 @@ final class BoardConnection: SharedConnection, @unchecked Sendable {
 
     static func connect(_ path: String) throws -> BoardConnection {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let result = withUnixAddress(path) { Glibc.connect(fd, $0, $1) }
         guard result == 0 else {
             Glibc.close(fd)
             throw BoardError(description: "cannot connect to the board at \(path): errno \(errno)")
