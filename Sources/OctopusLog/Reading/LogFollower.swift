@@ -145,13 +145,28 @@ public final class LogFollower {
         if fromNothing {
             guard !held.isEmpty else { return true }  // nothing yet: the first file opened tells where rolled ones end
         } else {
-            guard unopened != 0, anchor != nil || unopened > 0 else { return true }
+            // Without an anchor the first held file is the one following began with: every file missed came
+            // after it, and is looked for once it is printed (it is the anchor then).
+            guard unopened != 0, anchor != nil else { return true }
         }
         // Pending files first, then the names: a file pending at the first look is in the listing, or still
         // pending (waited for below); never named unseen in between.
-        let pendingUnheld = pendingFiles().contains { inode in !held.contains { $0.identity.ino == inode } }
+        let pending = pendingFiles()
+        let pendingUnheld = pending.contains { inode in !held.contains { $0.identity.ino == inode } }
+        // A pending file comes before the held ones: wait until it is named (before reading any: a window read
+        // now would be read again).
+        if fromNothing, pendingUnheld, !waitedTooLong() { return false }
         let rolled = openRolledFiles()
-        let end = rolled.firstIndex { file in held.contains { $0.matches(file) } } ?? rolled.count
+        var end = rolled.firstIndex { file in held.contains { $0.matches(file) } } ?? rolled.count
+        if end == rolled.count, let first = held.first, first.replaced(at: hotPath), !pending.contains(first.identity.ino) {
+            // The first held file has a rolled name, yet the listing has neither it nor its archive.
+            if first.isLinked {
+                // Still named (a listing taken while names shifted): look again rather than take files after it.
+                if !waitedTooLong() { return false }
+            } else {
+                end = 0  // removed by retention: so was every older file, and those listed are all newer
+            }
+        }
         var window: ArraySlice<RolledFile> = []
         if fromNothing {
             window = rolled[..<end]  // all of them are new
@@ -165,11 +180,7 @@ public final class LogFollower {
             lines += LogFileSet.lines(of: bytes)
             setAnchor(FileIdentity(of: file), descriptor: dup(file.fd))
         }
-        if fromNothing {
-            // A pending file comes before the held ones: wait until it is named.
-            if pendingUnheld, !waitedTooLong() { return false }
-            fromNothing = false
-        }
+        fromNothing = false
         if unopened > 0 {
             opened += min(window.count, unopened)
             unopened = created - opened
@@ -200,7 +211,11 @@ public final class LogFollower {
                 var st = stat()
                 return stat(file.file.path, &st) == 0 && UInt64(st.st_ino) == file.ino && UInt64(st.st_dev) == file.dev
             }
-            if same && files.count == set.files.count - (set.files.last?.path == set.hotPath ? 1 : 0) { break }
+            // A directory read while names shift can miss a file: a second listing with the same names says none
+            // moved meanwhile.
+            if same && files.count == set.files.count - (set.files.last?.path == set.hotPath ? 1 : 0)
+                && LogFileSet(path: path, rotation: rotation).files == set.files
+            { break }
         }
         // A plain rolled file and its archive side by side (the archive done, the source not yet removed): one.
         let plain = Set(files.filter { !$0.file.compressed }.map(\.file.path))
@@ -346,6 +361,12 @@ final class HeldFile {
         var st = stat()
         fstat(fd, &st)
         return st.st_nlink == 0 || !pending().contains(identity.ino)
+    }
+
+    /// Whether the file still has a name.
+    var isLinked: Bool {
+        var st = stat()
+        return fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink > 0
     }
 
     /// The complete lines written since the last read.
