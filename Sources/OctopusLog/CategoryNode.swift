@@ -6,6 +6,8 @@ import Synchronization
 final class CategoryNode: Sendable {
     let name: String
     let appenders: [any LogAppender]
+    /// `appenders` as every line calls them (see ``UnretainedAppender``); the array above keeps them alive.
+    let unretainedAppenders: [UnretainedAppender]
     let table: LogLevelTable
     let clock: LogClock
     /// The threshold's level value.
@@ -17,6 +19,7 @@ final class CategoryNode: Sendable {
     init(name: String, appenders: [any LogAppender], level: LogLevel, table: LogLevelTable, clock: LogClock) {
         self.name = name
         self.appenders = appenders
+        self.unretainedAppenders = appenders.map(UnretainedAppender.init)
         self.table = table
         self.clock = clock
         self.threshold = Atomic(level.value)
@@ -26,6 +29,26 @@ final class CategoryNode: Sendable {
     func setLevel(_ level: LogLevel) {
         threshold.store(level.value, ordering: .relaxed)
         swiftLogOrdinal.store(table.swiftLogThreshold(for: level.value)?.ordinal ?? 7, ordering: .relaxed)
+    }
+}
+
+/// An appender as a node calls it on every line. A writer appender (files, the console) is called without
+/// retaining it (its node holds it strongly): every thread calls it on every line, and retaining one shared object
+/// from several cores makes them wait for each other.
+enum UnretainedAppender: @unchecked Sendable {
+    case writer(Unmanaged<WriterAppender>)
+    case other(any LogAppender)
+
+    init(_ appender: any LogAppender) {
+        if let writer = appender as? WriterAppender { self = .writer(.passUnretained(writer)) } else { self = .other(appender) }
+    }
+
+    @inline(__always)
+    func append(_ record: borrowing LogRecord) {
+        switch self {
+        case .writer(let writer): writer._withUnsafeGuaranteedRef { $0.append(record) }
+        case .other(let appender): appender.append(record)
+        }
     }
 }
 

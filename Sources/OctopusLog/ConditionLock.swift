@@ -15,7 +15,13 @@ final class ConditionLock: @unchecked Sendable {
         mutex = .allocate(capacity: 1)
         workCondition = .allocate(capacity: 1)
         progressCondition = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
+        // Adaptive: a producer that finds the lock held (its holder copies one line) spins briefly instead of
+        // sleeping in the kernel at once.
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        pthread_mutex_init(mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
         pthread_cond_init(workCondition, nil)
         pthread_cond_init(progressCondition, nil)
     }

@@ -62,7 +62,7 @@ public struct OctopusLogHandler: LogHandler {
             function: event.function,
             line: event.line
         )
-        let appenders = node.appenders
+        let appenders = node.unretainedAppenders
         for index in appenders.indices { appenders[index].append(record) }
     }
 }

@@ -47,7 +47,12 @@ public struct PatternLayout: LogLayout {
     struct Compiled: Sendable {
         var pieces: [Piece] = []
         var literals: [UInt8] = []
-        var renderers: [TimestampRenderer] = []
+        var renderers: [TimestampRenderer] = [] {
+            didSet { unretainedRenderers = renderers.map { .passUnretained($0) } }
+        }
+        /// `renderers`, which keeps them alive, unretained: every thread renders dates on every line, and retaining
+        /// one shared object from several cores makes them wait for each other.
+        private(set) var unretainedRenderers: [Unmanaged<TimestampRenderer>] = []
         var names: [String] = []
     }
 
@@ -207,7 +212,8 @@ public struct PatternLayout: LogLayout {
     @inline(__always)
     private func render(_ field: Field, _ record: LogRecord, into out: inout LogBuffer) {
         switch field {
-        case .date(let renderer): compiled.renderers[renderer].render(record.timestamp, into: &out)
+        case .date(let renderer):
+            compiled.unretainedRenderers[renderer]._withUnsafeGuaranteedRef { $0.render(record.timestamp, into: &out) }
         case .level: out.appendUTF8(record.level.name)
         case .category(let precision):
             if let precision {
