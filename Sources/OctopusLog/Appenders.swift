@@ -31,17 +31,33 @@ public final class WriterAppender: LogAppender {
     let writer: LogWriter
     let syncThreshold: Int
 
+    /// The layout, when it is a pattern that renders from the event's parts alone.
+    let eventLayout: PatternLayout?
+
     init(layout: any LogLayout, writer: LogWriter, syncLevel: LogLevel?) {
         self.layout = layout
         self.writer = writer
         self.syncThreshold = syncLevel?.value ?? Int.max
+        self.eventLayout = (layout as? PatternLayout).flatMap { $0.readsOnlyTheEvent ? $0 : nil }
     }
 
     public func append(_ record: borrowing LogRecord) {
         var line = LogBuffer.acquireThreadBuffer()
         layout.render(record, into: &line)
+        submit(line, level: record.level)
+    }
+
+    /// Appends an event from its parts; only when ``eventLayout`` is set.
+    func append(_ parts: borrowing EventParts) {
+        var line = LogBuffer.acquireThreadBuffer()
+        eventLayout?.render(parts, into: &line)
+        submit(line, level: parts.level)
+    }
+
+    @inline(__always)
+    private func submit(_ line: consuming LogBuffer, level: LogLevel) {
         line.append(UInt8(ascii: "\n"))
-        writer.submit(line.bytes(), durable: record.level.value >= syncThreshold)
+        writer.submit(line.bytes(), durable: level.value >= syncThreshold)
         line.releaseThreadBuffer()
     }
 

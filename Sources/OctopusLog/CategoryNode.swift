@@ -8,6 +8,9 @@ final class CategoryNode: Sendable {
     let appenders: [any LogAppender]
     /// `appenders` as every line calls them (see ``UnretainedAppender``); the array above keeps them alive.
     let unretainedAppenders: [UnretainedAppender]
+    /// Set when every appender is a writer whose layout renders from the event's parts: the handler builds no
+    /// record (no metadata merged, no copies of the event's strings into one).
+    let eventWriters: [Unmanaged<WriterAppender>]?
     let table: LogLevelTable
     let clock: LogClock
     /// The threshold's level value.
@@ -20,6 +23,8 @@ final class CategoryNode: Sendable {
         self.name = name
         self.appenders = appenders
         self.unretainedAppenders = appenders.map(UnretainedAppender.init)
+        let writers = appenders.compactMap { ($0 as? WriterAppender).flatMap { $0.eventLayout == nil ? nil : $0 } }
+        self.eventWriters = writers.count == appenders.count ? writers.map { .passUnretained($0) } : nil
         self.table = table
         self.clock = clock
         self.threshold = Atomic(level.value)

@@ -81,3 +81,15 @@ public struct LogRecord: Sendable {
         self.line = line
     }
 }
+
+/// What a pattern reads of an event besides its metadata: the handler hands these to the layouts that need nothing
+/// else, without building a ``LogRecord``.
+struct EventParts {
+    var level: LogLevel
+    var category: String
+    var message: String
+    var timestamp: LogTimestamp
+    var file: String
+    var function: String
+    var line: UInt
+}

@@ -44,6 +44,13 @@ public struct OctopusLogHandler: LogHandler {
         let level = node.table.level(for: event.level)
         let threshold = levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
         guard level.value >= threshold else { return }
+        if let writers = node.eventWriters {
+            let parts = EventParts(
+                level: level, category: node.name, message: event.message.description, timestamp: node.clock.now(),
+                file: event.file, function: event.function, line: event.line)
+            for index in writers.indices { writers[index]._withUnsafeGuaranteedRef { $0.append(parts) } }
+            return
+        }
         var merged = metadata
         if let provided = metadataProvider?.get(), !provided.isEmpty {
             merged.merge(provided) { _, new in new }

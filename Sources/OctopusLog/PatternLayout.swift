@@ -65,6 +65,9 @@ public struct PatternLayout: LogLayout {
     let environment: LayoutEnvironment
     let hostnameBytes: [UInt8]
     let pidBytes: [UInt8]
+    /// No piece reads the metadata or the whole record (`%X`, a `%x` token computed from the record): the layout
+    /// renders from the event's parts, and the handler builds no record for it.
+    let readsOnlyTheEvent: Bool
 
     public init(
         pattern: String = PatternLayout.defaultPattern,
@@ -77,7 +80,17 @@ public struct PatternLayout: LogLayout {
         self.environment = environment
         self.hostnameBytes = Array(environment.hostname.utf8)
         self.pidBytes = Array(String(environment.pid).utf8)
-        self.compiled = try Self.compile(pattern, timeZone: timeZone)
+        let compiled = try Self.compile(pattern, timeZone: timeZone)
+        self.compiled = compiled
+        self.readsOnlyTheEvent = compiled.pieces.allSatisfy { piece in
+            switch piece {
+            case .literal: true
+            case .field(.metadata, _, _): false
+            case .field(.user(let name), _, _):
+                if case .dynamic = tokens[compiled.names[name]] { false } else { true }
+            case .field: true
+            }
+        }
     }
 
     static func compile(_ pattern: String, timeZone: LogTimeZone) throws(PatternError) -> Compiled {
@@ -192,64 +205,85 @@ public struct PatternLayout: LogLayout {
     }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
+        let parts = EventParts(
+            level: record.level, category: record.category, message: record.message, timestamp: record.timestamp,
+            file: record.file, function: record.function, line: record.line)
+        renderPieces(parts, into: &out) { field, out in
+            switch field {
+            case .user(let name):
+                if case .dynamic(let function) = tokens[compiled.names[name]] { out.appendUTF8(function(record)) }
+            case .metadata(let key):
+                if let key {
+                    if let value = record.metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
+                } else {
+                    appendMetadataPairs(record.metadata, into: &out)
+                }
+            default: break
+            }
+        }
+    }
+
+    /// Renders from the event's parts alone; only for a layout that ``readsOnlyTheEvent``.
+    func render(_ parts: borrowing EventParts, into out: inout LogBuffer) {
+        renderPieces(parts, into: &out) { _, _ in }
+    }
+
+    /// The pieces in order; `recordField` renders what the parts do not hold (metadata, tokens computed from the
+    /// record).
+    @inline(__always)
+    private func renderPieces(
+        _ parts: borrowing EventParts, into out: inout LogBuffer, recordField: (Field, inout LogBuffer) -> Void
+    ) {
         let literals = compiled.literals
         for piece in compiled.pieces {
             switch piece {
             case .literal(let start, let count):
                 literals.withUnsafeBufferPointer { out.append(UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
             case .field(let field, let padding, let truncation):
-                if padding == 0 && truncation == 0 {
-                    render(field, record, into: &out)
-                } else {
-                    let start = out.count
-                    render(field, record, into: &out)
+                let start = out.count
+                if !render(field, parts, into: &out) { recordField(field, &out) }
+                if padding != 0 || truncation != 0 {
                     Self.truncateAndPad(&out, from: start, truncation: truncation, padding: padding)
                 }
             }
         }
     }
 
+    /// Renders a field the event's parts hold; false for one they do not.
     @inline(__always)
-    private func render(_ field: Field, _ record: LogRecord, into out: inout LogBuffer) {
+    private func render(_ field: Field, _ parts: borrowing EventParts, into out: inout LogBuffer) -> Bool {
         switch field {
         case .date(let renderer):
-            compiled.unretainedRenderers[renderer]._withUnsafeGuaranteedRef { $0.render(record.timestamp, into: &out) }
-        case .level: out.appendUTF8(record.level.name)
+            compiled.unretainedRenderers[renderer]._withUnsafeGuaranteedRef { $0.render(parts.timestamp, into: &out) }
+        case .level: out.appendUTF8(parts.level.name)
         case .category(let precision):
             if let precision {
-                out.appendUTF8(Self.lastParts(of: record.category, count: precision, separator: "."))
+                out.appendUTF8(Self.lastParts(of: parts.category, count: precision, separator: "."))
             } else {
-                out.appendUTF8(record.category)
+                out.appendUTF8(parts.category)
             }
-        case .message: out.appendUTF8(record.message)
+        case .message: out.appendUTF8(parts.message)
         case .newline: out.append(UInt8(ascii: "\n"))
         case .hostname: out.append(hostnameBytes)
         case .pid: out.append(pidBytes)
         case .percent: out.append(UInt8(ascii: "%"))
-        case .colourStart: out.appendUTF8(record.level.colour.start)
+        case .colourStart: out.appendUTF8(parts.level.colour.start)
         case .colourEnd: out.appendUTF8(LogColour.end)
         case .user(let name):
-            switch tokens[compiled.names[name]] {
-            case .constant(let value): out.appendUTF8(value)
-            case .dynamic(let function): out.appendUTF8(function(record))
-            case nil: break
-            }
-        case .metadata(let key):
-            if let key {
-                if let value = record.metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
-            } else {
-                appendMetadataPairs(record.metadata, into: &out)
-            }
+            guard case .constant(let value) = tokens[compiled.names[name]] else { return false }
+            out.appendUTF8(value)
+        case .metadata: return false
         case .file(let depth):
             if let depth {
-                out.appendUTF8(Self.lastParts(of: record.file, count: depth, separator: "/"))
+                out.appendUTF8(Self.lastParts(of: parts.file, count: depth, separator: "/"))
             } else {
-                out.appendUTF8(record.file)
+                out.appendUTF8(parts.file)
             }
-        case .line: out.appendDecimal(Int(record.line))
-        case .function: out.appendUTF8(record.function)
+        case .line: out.appendDecimal(Int(parts.line))
+        case .function: out.appendUTF8(parts.function)
         case .nothing: break
         }
+        return true
     }
 
     static func lastParts(of text: String, count: Int, separator: Character) -> Substring {

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Testing
 
@@ -42,6 +43,41 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         #expect(try pattern("%F") == "connect(to:)")
         #expect(try pattern("%f") == "App/Sources/App/Database.swift")
         #expect(try pattern("[%o%s%C%A]") == "[]")
+    }
+
+    /// A pattern that reads only the event is rendered by the file appender from the event's parts, with no record
+    /// built; one that reads the metadata or a token computed from the record takes the record. Both write what the
+    /// layout renders from the record, byte for byte.
+    @Test(arguments: [
+        ("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", true),
+        ("%r %-6p %.2c{2} %10.-4f{1}:%l %M %x{app} %x{unknown} %h %z %y %[%p%] 100%% %m%n", true),
+        ("%d %5.5p %c{1} %f %F [%o%s%C%A]", true),
+        ("%d [%p] %c - %m%X", false),
+        ("%d [%p] %c - %m %X{user} %x{computed}", false),
+    ])
+    func theFileAppenderWritesWhatTheRecordRendersTo(_ text: String, rendersFromTheEvent: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let tokens: [String: PatternToken] = ["app": .constant("shop"), "computed": .dynamic { "\($0.line * 2)" }]
+        let configuration = LogConfiguration(
+            appenders: ["file": AppenderConfiguration(
+                .file(FileAppenderOptions(filename: dir.file("app.log"))), layout: .pattern(text, tokens: tokens, timeZone: .utc))],
+            categories: ["default": CategoryConfiguration(appenders: ["file"], level: .all)])
+        let system = try LogSystem(configuration, clock: .fixed(fixedTime), environment: testEnvironment)
+        defer { system.shutdownNow() }
+        #expect((system.node(for: "db.pool.conn").eventWriters != nil) == rendersFromTheEvent)
+        var logger = system.logger(label: "db.pool.conn")
+        logger[metadataKey: "user"] = "u 1"
+        for level in [Logger.Level.debug, .info, .error] {
+            logger.log(level: level, "user 12345 logged in", file: "App/Sources/App/Database.swift", function: "connect(to:)", line: 42)
+        }
+        system.flush()
+        let layout = try PatternLayout(pattern: text, tokens: tokens, timeZone: .utc, environment: testEnvironment)
+        let expected = [LogLevel.debug, .info, .error].map { level in
+            var event = record(level: level, metadata: ["user": "u 1"])
+            event.category = "db.pool.conn"
+            return layout.string(for: event) + "\n"
+        }
+        #expect(try String(contentsOfFile: dir.file("app.log"), encoding: .utf8) == expected.joined())
     }
 
     @Test func categoryPrecisionKeepsTheLastParts() throws {
