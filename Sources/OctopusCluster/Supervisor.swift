@@ -176,6 +176,8 @@ actor Supervisor {
     /// Whether a stop was asked for (a signal, the control socket, the crash-loop limit) rather than the start
     /// failing by itself.
     private(set) var stopRequested = false
+    /// A second stop request killed every child: the master exits 1 whichever stop finishes first.
+    private var stoppedAtOnce = false
 
     /// Spawns the slot's child and waits until it is ready or has failed.
     private func startAndWait(_ slot: Slot) async -> StartOutcome {
@@ -434,13 +436,16 @@ actor Supervisor {
         guard phase != .stopping, phase != .stopped else { return }
         stopRequested = true
         await stopAll(reason: exitCode == 0 ? "stop requested" : "giving up")
-        finished.resume(exitCode)
+        // A second request may have stopped everything at once meanwhile (both wait for the same exits, and either
+        // may resume first): its status stands.
+        finished.resume(stoppedAtOnce ? 1 : exitCode)
     }
 
     /// A second stop request: every child gets SIGKILL now; the master exits non-zero.
     func stopNow() async {
         if phase == .stopped { return }
         stopRequested = true
+        stoppedAtOnce = true
         phase = .stopping
         log.warning("stopping at once: SIGKILL to every child")
         cancelRestarts()

@@ -45,7 +45,11 @@ enum UnretainedAppender: @unchecked Sendable {
     case other(any LogAppender)
 
     init(_ appender: any LogAppender) {
-        if let writer = appender as? WriterAppender { self = .writer(.passUnretained(writer)) } else { self = .other(appender) }
+        if let writer = appender as? WriterAppender {
+            self = .writer(.passUnretained(writer))
+        } else {
+            self = .other(appender)
+        }
     }
 
     @inline(__always)

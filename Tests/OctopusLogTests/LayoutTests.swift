@@ -59,8 +59,11 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         let dir = try TemporaryDirectory()
         let tokens: [String: PatternToken] = ["app": .constant("shop"), "computed": .dynamic { "\($0.line * 2)" }]
         let configuration = LogConfiguration(
-            appenders: ["file": AppenderConfiguration(
-                .file(FileAppenderOptions(filename: dir.file("app.log"))), layout: .pattern(text, tokens: tokens, timeZone: .utc))],
+            appenders: [
+                "file": AppenderConfiguration(
+                    .file(FileAppenderOptions(filename: dir.file("app.log"))),
+                    layout: .pattern(text, tokens: tokens, timeZone: .utc))
+            ],
             categories: ["default": CategoryConfiguration(appenders: ["file"], level: .all)])
         let system = try LogSystem(configuration, clock: .fixed(fixedTime), environment: testEnvironment)
         defer { system.shutdownNow() }
@@ -68,7 +71,9 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         var logger = system.logger(label: "db.pool.conn")
         logger[metadataKey: "user"] = "u 1"
         for level in [Logger.Level.debug, .info, .error] {
-            logger.log(level: level, "user 12345 logged in", file: "App/Sources/App/Database.swift", function: "connect(to:)", line: 42)
+            logger.log(
+                level: level, "user 12345 logged in", file: "App/Sources/App/Database.swift", function: "connect(to:)",
+                line: 42)
         }
         system.flush()
         let layout = try PatternLayout(pattern: text, tokens: tokens, timeZone: .utc, environment: testEnvironment)

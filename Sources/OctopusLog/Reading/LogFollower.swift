@@ -158,7 +158,9 @@ public final class LogFollower {
         if fromNothing, pendingUnheld, !waitedTooLong() { return false }
         let rolled = openRolledFiles()
         var end = rolled.firstIndex { file in held.contains { $0.matches(file) } } ?? rolled.count
-        if end == rolled.count, let first = held.first, first.replaced(at: hotPath), !pending.contains(first.identity.ino) {
+        if end == rolled.count, let first = held.first, first.replaced(at: hotPath),
+            !pending.contains(first.identity.ino)
+        {
             // The first held file has a rolled name, yet the listing has neither it nor its archive.
             if first.isLinked {
                 // Still named (a listing taken while names shifted): look again rather than take files after it.
