@@ -49,7 +49,8 @@ let scheduleConfig = """
                 of: #"\[worker \d+\] stopping: waiting for 1 running job\(s\)"#, options: .regularExpression) != nil
             if !draining { try await Task.sleep(for: .milliseconds(50)) }
         }
-        #expect(draining)
+        // On failure, what every process said (app.log holds each one's own lines, the cluster's among them).
+        #expect(draining, "app.log:\n\(dir.read("logs/app.log"))")
         #expect(process.isRunning)
         _ = FileManager.default.createFile(atPath: dir.path + "/release", contents: nil)
         process.waitUntilExit()
