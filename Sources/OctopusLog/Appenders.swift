@@ -44,19 +44,20 @@ public final class WriterAppender: LogAppender {
     public func append(_ record: borrowing LogRecord) {
         var line = LogBuffer.acquireThreadBuffer()
         layout.render(record, into: &line)
+        line.append(UInt8(ascii: "\n"))
         submit(line, level: record.level)
     }
 
-    /// Appends an event from its parts; only when ``eventLayout`` is set.
-    func append(_ parts: borrowing EventParts) {
+    /// Appends an event from its parts with a program of ``eventLayout`` for its category and level (see
+    /// ``PatternLayout/Program``; the program ends the line).
+    func append(_ parts: borrowing EventParts, program: RawProgram) {
         var line = LogBuffer.acquireThreadBuffer()
-        eventLayout?.render(parts, into: &line)
+        eventLayout?.render(parts, program: program, into: &line)
         submit(line, level: parts.level)
     }
 
     @inline(__always)
     private func submit(_ line: consuming LogBuffer, level: LogLevel) {
-        line.append(UInt8(ascii: "\n"))
         writer.submit(line.bytes(), durable: level.value >= syncThreshold)
         line.releaseThreadBuffer()
     }

@@ -1,16 +1,20 @@
+import Logging
 import Synchronization
 
 /// What a logger of one label needs on every call, resolved once when the first logger of that label is made:
 /// its appenders and its level threshold. The threshold is atomic so a level change at run time reaches every
 /// logger of the category (and of its children that take their level from it) without locking the hot path.
-final class CategoryNode: Sendable {
+/// `@unchecked`: everything is a constant or atomic; the event writers' memory is written once, in `init`.
+final class CategoryNode: @unchecked Sendable {
     let name: String
     let appenders: [any LogAppender]
     /// `appenders` as every line calls them (see ``UnretainedAppender``); the array above keeps them alive.
     let unretainedAppenders: [UnretainedAppender]
     /// Set when every appender is a writer whose layout renders from the event's parts: the handler builds no
     /// record (no metadata merged, no copies of the event's strings into one).
-    let eventWriters: [Unmanaged<WriterAppender>]?
+    let eventWriters: UnsafeBufferPointer<EventWriter>?
+    /// Holds the memory of `eventWriters`.
+    private let arena: RawArena
     let table: LogLevelTable
     let clock: LogClock
     /// The threshold's level value.
@@ -23,8 +27,17 @@ final class CategoryNode: Sendable {
         self.name = name
         self.appenders = appenders
         self.unretainedAppenders = appenders.map(UnretainedAppender.init)
-        let writers = appenders.compactMap { ($0 as? WriterAppender).flatMap { $0.eventLayout == nil ? nil : $0 } }
-        self.eventWriters = writers.count == appenders.count ? writers.map { .passUnretained($0) } : nil
+        var arena = RawArena()
+        let writers = appenders.compactMap { appender -> EventWriter? in
+            guard let writer = appender as? WriterAppender, let layout = writer.eventLayout else { return nil }
+            let programs = Logger.Level.allCases.map { level in
+                let program = layout.program(category: name, level: table.level(for: level))
+                return RawProgram(pieces: arena.copy(program.pieces), literals: arena.copy(program.literals))
+            }
+            return EventWriter(appender: .passUnretained(writer), programs: arena.copy(programs))
+        }
+        self.eventWriters = writers.count == appenders.count ? arena.copy(writers) : nil
+        self.arena = arena
         self.table = table
         self.clock = clock
         self.threshold = Atomic(level.value)
@@ -35,6 +48,41 @@ final class CategoryNode: Sendable {
         threshold.store(level.value, ordering: .relaxed)
         swiftLogOrdinal.store(table.swiftLogThreshold(for: level.value)?.ordinal ?? 7, ordering: .relaxed)
     }
+}
+
+/// A writer appender whose layout renders from the event's parts, with the layout's program for this category
+/// and each swift-log level (see ``PatternLayout/Program``), in memory its ``CategoryNode`` owns. Plain pointers, so
+/// a line reads them with no reference counting; the appender is called without retaining it, as
+/// ``UnretainedAppender`` is.
+struct EventWriter {
+    let appender: Unmanaged<WriterAppender>
+    /// Indexed by swift-log level order (trace … critical).
+    let programs: UnsafeBufferPointer<RawProgram>
+
+    @inline(__always)
+    func append(_ parts: borrowing EventParts, level: Logger.Level) {
+        appender._withUnsafeGuaranteedRef { $0.append(parts, program: programs[level.ordinal]) }
+    }
+}
+
+/// A ``PatternLayout/Program`` copied into memory its ``CategoryNode`` owns.
+struct RawProgram {
+    let pieces: UnsafeBufferPointer<PatternLayout.Piece>
+    let literals: UnsafeBufferPointer<UInt8>
+}
+
+/// Memory that lives as long as its owner: copies of arrays of plain values (no references), freed together.
+struct RawArena: ~Copyable {
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    mutating func copy<Element: BitwiseCopyable>(_ values: [Element]) -> UnsafeBufferPointer<Element> {
+        let memory = UnsafeMutableBufferPointer<Element>.allocate(capacity: Swift.max(1, values.count))
+        _ = memory.initialize(from: values)
+        allocations.append(UnsafeMutableRawPointer(memory.baseAddress!))
+        return UnsafeBufferPointer(rebasing: memory[..<values.count])
+    }
+
+    deinit { for allocation in allocations { allocation.deallocate() } }
 }
 
 /// An appender as a node calls it on every line. A writer appender (files, the console) is called without

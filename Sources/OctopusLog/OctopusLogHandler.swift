@@ -48,7 +48,7 @@ public struct OctopusLogHandler: LogHandler {
             let parts = EventParts(
                 level: level, category: node.name, message: event.message.description, timestamp: node.clock.now(),
                 file: event.file, function: event.function, line: event.line)
-            for index in writers.indices { writers[index]._withUnsafeGuaranteedRef { $0.append(parts) } }
+            for index in writers.indices { writers[index].append(parts, level: event.level) }
             return
         }
         var merged = metadata

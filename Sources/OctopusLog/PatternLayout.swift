@@ -208,37 +208,98 @@ public struct PatternLayout: LogLayout {
         let parts = EventParts(
             level: record.level, category: record.category, message: record.message, timestamp: record.timestamp,
             file: record.file, function: record.function, line: record.line)
-        renderPieces(parts, into: &out) { field, out in
-            switch field {
-            case .user(let name):
-                if case .dynamic(let function) = tokens[compiled.names[name]] { out.appendUTF8(function(record)) }
-            case .metadata(let key):
-                if let key {
-                    if let value = record.metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
-                } else {
-                    appendMetadataPairs(record.metadata, into: &out)
+        compiled.pieces.withUnsafeBufferPointer { pieces in
+            compiled.literals.withUnsafeBufferPointer { literals in
+                renderPieces(pieces, literals, parts, into: &out) { field, out in
+                    switch field {
+                    case .user(let name):
+                        if case .dynamic(let function) = tokens[compiled.names[name]] {
+                            out.appendUTF8(function(record))
+                        }
+                    case .metadata(let key):
+                        if let key {
+                            if let value = record.metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
+                        } else {
+                            appendMetadataPairs(record.metadata, into: &out)
+                        }
+                    default: break
+                    }
                 }
-            default: break
             }
         }
     }
 
-    /// Renders from the event's parts alone; only for a layout that ``readsOnlyTheEvent``.
-    func render(_ parts: borrowing EventParts, into out: inout LogBuffer) {
-        renderPieces(parts, into: &out) { _, _ in }
+    /// What is left of the pattern once a category and a level are known: the pieces whose value they fix (the
+    /// level, the category, literals, the host name, the pid, constant tokens, colours, newlines), padded and
+    /// truncated, folded into the literal bytes around them, with the line's closing newline at the end. A line
+    /// of `%d [%p] %c - %m` is then three pieces: the date, `" [INFO] app - "`, the message and newline.
+    struct Program: Sendable {
+        var pieces: [Piece] = []
+        var literals: [UInt8] = []
+    }
+
+    /// The program for events of `level` in `category` (see ``Program``); only for a layout that
+    /// ``readsOnlyTheEvent``.
+    func program(category: String, level: LogLevel) -> Program {
+        var program = Program()
+        var fixed = LogBuffer()
+        let parts = EventParts(
+            level: level, category: category, message: "", timestamp: LogTimestamp(seconds: 0), file: "",
+            function: "", line: 0)
+        func endLiteral() {
+            guard fixed.count > 0 else { return }
+            let start = program.literals.count
+            program.literals.append(contentsOf: fixed.bytes())
+            program.pieces.append(.literal(start: start, count: fixed.count))
+            fixed.truncate(to: 0)
+        }
+        for piece in compiled.pieces {
+            switch piece {
+            case .literal(let start, let count):
+                compiled.literals.withUnsafeBufferPointer { fixed.append(UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
+            case .field(let field, let padding, let truncation):
+                if isFixedByCategoryAndLevel(field) {
+                    let start = fixed.count
+                    _ = render(field, parts, into: &fixed)
+                    if padding != 0 || truncation != 0 {
+                        Self.truncateAndPad(&fixed, from: start, truncation: truncation, padding: padding)
+                    }
+                } else {
+                    endLiteral()
+                    program.pieces.append(piece)
+                }
+            }
+        }
+        fixed.append(UInt8(ascii: "\n"))
+        endLiteral()
+        return program
+    }
+
+    private func isFixedByCategoryAndLevel(_ field: Field) -> Bool {
+        switch field {
+        case .level, .category, .newline, .hostname, .pid, .percent, .colourStart, .colourEnd, .nothing: true
+        case .user(let name): if case .constant = tokens[compiled.names[name]] { true } else { false }
+        case .date, .message, .file, .line, .function, .metadata: false
+        }
+    }
+
+    /// Renders a line (newline included) from the event's parts with a program made by this layout, held in memory
+    /// its owner keeps (see ``EventWriter``).
+    func render(_ parts: borrowing EventParts, program: RawProgram, into out: inout LogBuffer) {
+        renderPieces(program.pieces, program.literals, parts, into: &out) { _, _ in }
     }
 
     /// The pieces in order; `recordField` renders what the parts do not hold (metadata, tokens computed from the
     /// record).
     @inline(__always)
     private func renderPieces(
-        _ parts: borrowing EventParts, into out: inout LogBuffer, recordField: (Field, inout LogBuffer) -> Void
+        _ pieces: UnsafeBufferPointer<Piece>, _ literals: UnsafeBufferPointer<UInt8>, _ parts: borrowing EventParts,
+        into out: inout LogBuffer, recordField: (Field, inout LogBuffer) -> Void
     ) {
-        let literals = compiled.literals
-        for piece in compiled.pieces {
+        for piece in pieces {
             switch piece {
             case .literal(let start, let count):
-                literals.withUnsafeBufferPointer { out.append(UnsafeBufferPointer(rebasing: $0[start..<(start + count)])) }
+                out.append(UnsafeBufferPointer(rebasing: literals[start..<(start + count)]))
             case .field(let field, let padding, let truncation):
                 let start = out.count
                 if !render(field, parts, into: &out) { recordField(field, &out) }

@@ -46,12 +46,13 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
     }
 
     /// A pattern that reads only the event is rendered by the file appender from the event's parts, with no record
-    /// built; one that reads the metadata or a token computed from the record takes the record. Both write what the
-    /// layout renders from the record, byte for byte.
+    /// built and what the category and level fix rendered once; one that reads the metadata or a token computed from
+    /// the record takes the record. Both write what the layout renders from the record, byte for byte.
     @Test(arguments: [
         ("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", true),
         ("%r %-6p %.2c{2} %10.-4f{1}:%l %M %x{app} %x{unknown} %h %z %y %[%p%] 100%% %m%n", true),
         ("%d %5.5p %c{1} %f %F [%o%s%C%A]", true),
+        ("%-14c|%-7.3p|%5x{app}|%m|%.-2c%n%z", true),
         ("%d [%p] %c - %m%X", false),
         ("%d [%p] %c - %m %X{user} %x{computed}", false),
     ])
