@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// What a writer does when its buffer is full.
 public enum OverflowPolicy: String, Sendable, CaseIterable {
@@ -92,10 +93,17 @@ enum WriterTarget: Sendable, Hashable {
 
 /// The one writer for a file (or stdout/stderr) in this process.
 ///
-/// Callers render on their own thread and hand whole lines to ``submit(_:lines:durable:)``, which copies them into a
-/// bounded buffer. A background thread swaps the buffer out and writes it with a single `write` (whole lines only,
-/// with `O_APPEND`, so lines from several processes sharing the file never tear). Everything mutable is guarded by
-/// `lock`; the file descriptor and error-episode state belong to the writer thread alone.
+/// Callers render on their own thread and hand whole lines to ``submit(_:lines:durable:)``, which copies them into
+/// one of two buffers. A background thread swaps the buffers and writes the full one with a single `write` (whole
+/// lines only, with `O_APPEND`, so lines from several processes sharing the file never tear).
+///
+/// A line takes no lock: the caller claims its bytes in the filling buffer with one compare-and-swap on `state`
+/// (the buffer's generation and the bytes claimed in it), copies the line there, and adds its length to the
+/// buffer's `committed` count. The writer swaps by moving `state` to the next generation (under `lock`, so waiters
+/// see a consistent generation), waits until the old buffer's committed bytes reach the bytes claimed in it, and
+/// writes them: lines keep the order in which they were claimed. Everything slow (a full buffer, a line larger than
+/// a buffer, shutdown, waiting for a write) goes through `lock`; the file descriptor and error-episode state belong
+/// to the writer thread alone.
 final class LogWriter: @unchecked Sendable {
     let target: WriterTarget
     let options: WriterOptions
@@ -107,21 +115,32 @@ final class LogWriter: @unchecked Sendable {
     private let lock = ConditionLock()
     private let dropNotice: @Sendable (Int) -> [UInt8]
 
+    // The buffers, `options.bufferSize` bytes each; the filling one is `buffers[generation & 1]`.
+    private let buffers: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>)
+    private let capacity: Int
+    /// The bytes claimed in the filling buffer (low 34 bits), its generation (the next 28 bits) and, in the top
+    /// bit below the sign, `closed`: callers take the slow path (shutdown, or a line larger than a buffer waiting
+    /// for its turn).
+    private let state = Atomic<UInt64>(0)
+    /// Per buffer: the bytes copied in (low 34 bits) and the lines they hold (the upper 30 bits).
+    private let committed0 = Atomic<UInt64>(0)
+    private let committed1 = Atomic<UInt64>(0)
+    /// Set by the writer while it sleeps with an empty buffer, or lets a batch grow: a caller then wakes it.
+    private let writerIdle = Atomic<Bool>(false)
+    private let writerCoalescing = Atomic<Bool>(false)
+
     // Guarded by `lock`.
-    private var buffer: [UInt8] = []
-    private var bufferedLines = 0
-    private var acceptedSequence: UInt64 = 0
-    private var writtenSequence: UInt64 = 0
-    private var fsyncSequence: UInt64 = 0
-    private var flushRequested = false
+    private var writtenGeneration = LogWriter.generationMask
+    private var syncedGeneration = LogWriter.generationMask
+    private var fsyncRequested = false
+    private var passRequested = false
     private var reopenRequested = false
     private var rollRequested = false
-    private var rotationCheckRequested = false
     private var sizeCheckRequested = false
+    private var oversizedLine: [UInt8]?
+    private var oversizedLines = 0
     private var stopping = false
     private var stopped = false
-    private var writerIdle = false
-    private var writerCoalescing = false
     private var waiters = 0
     private var counters = AppenderCounters()
     private var unreportedDrops = 0
@@ -144,6 +163,11 @@ final class LogWriter: @unchecked Sendable {
     /// Follower: when it last asked the owner to roll (monotonic seconds).
     private var lastRollRequest: Double = 0
 
+    private static let offsetBits: UInt64 = 34
+    private static let offsetMask: UInt64 = (1 << offsetBits) - 1
+    private static let generationMask: UInt64 = (1 << 28) - 1
+    private static let closedBit: UInt64 = 1 << 62
+
     /// Opens the target (creating parent directories) and starts the writer thread.
     ///
     /// - Parameter dropNotice: renders the line that reports `n` dropped lines, in the appender's layout.
@@ -162,7 +186,8 @@ final class LogWriter: @unchecked Sendable {
         self.clock = clock
         self.dropNotice = dropNotice
         self.currentPath = target.name
-        buffer.reserveCapacity(options.bufferSize)
+        self.capacity = min(max(options.bufferSize, 1), Int(Self.offsetMask))
+        self.buffers = (.allocate(capacity: capacity), .allocate(capacity: capacity))
         switch target {
         case .descriptor(let descriptor, _):
             fd = descriptor
@@ -185,7 +210,7 @@ final class LogWriter: @unchecked Sendable {
                 openedIdentity = identity
                 fileSize = size
             case .failure(let error):
-                throw error
+                throw error  // deinit frees the buffers
             }
         }
         lastFileCheck = Self.monotonicSeconds()
@@ -194,48 +219,146 @@ final class LogWriter: @unchecked Sendable {
         thread.start()
     }
 
+    deinit {
+        buffers.0.deallocate()
+        buffers.1.deallocate()
+    }
+
     /// Copies one or more whole lines into the buffer. With `durable`, returns only once they are written (and
     /// `fdatasync`ed when the options say so).
     func submit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int = 1, durable: Bool = false) {
-        lock.lock()
-        defer { lock.unlock() }
-        if stopping {
-            counters.drops += lines
+        let count = UInt64(bytes.count)
+        var word = state.load(ordering: .relaxed)
+        while true {
+            let claimed = word & Self.offsetMask
+            guard word & Self.closedBit == 0, claimed + count <= UInt64(capacity) else {
+                guard let retry = slowSubmit(bytes, lines: lines, durable: durable) else { return }
+                word = retry
+                continue
+            }
+            let (exchanged, original) = state.compareExchange(
+                expected: word, desired: word + count, ordering: .sequentiallyConsistent)
+            if !exchanged {
+                word = original
+                continue
+            }
+            let generation = word >> Self.offsetBits & Self.generationMask
+            let buffer = generation & 1 == 0 ? buffers.0 : buffers.1
+            if let source = bytes.baseAddress { (buffer + Int(claimed)).update(from: source, count: bytes.count) }
+            let commit = count | UInt64(lines) << Self.offsetBits
+            if generation & 1 == 0 {
+                committed0.wrappingAdd(commit, ordering: .sequentiallyConsistent)
+            } else {
+                committed1.wrappingAdd(commit, ordering: .sequentiallyConsistent)
+            }
+            if writerIdle.load(ordering: .sequentiallyConsistent)
+                || (claimed + count >= UInt64(capacity / 2) && writerCoalescing.load(ordering: .relaxed))
+            {
+                lock.lock()
+                lock.signalWork()
+                lock.unlock()
+            }
+            if durable { waitUntilDurable(generation) }
             return
         }
-        while !buffer.isEmpty && buffer.count + bytes.count > options.bufferSize {
+    }
+
+    /// A line that cannot be claimed at once: the buffer is full, the line is larger than a buffer, or the writer is
+    /// closed. Returns the state to try again from, or `nil` when the line is done with (dropped, or written).
+    private func slowSubmit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int, durable: Bool) -> UInt64? {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if stopping {
+                counters.drops += lines
+                return nil
+            }
+            let word = state.load(ordering: .sequentiallyConsistent)
+            let claimed = word & Self.offsetMask
+            if word & Self.closedBit != 0 {
+                // Another caller's oversized line is being written: wait for its turn to end.
+                waitForProgress()
+                continue
+            }
+            if bytes.count > capacity {
+                // Larger than a buffer: close the buffers to other callers, and have the writer write this line
+                // after what was claimed before it.
+                oversizedLine = Array(bytes)
+                oversizedLines = lines
+                setClosed(true)
+                let generation = word >> Self.offsetBits & Self.generationMask
+                passRequested = true
+                lock.signalWork()
+                while oversizedLine != nil && !stopped { waitForProgress() }
+                if durable { waitForGeneration(generation, synced: options.fsync) }
+                return nil
+            }
+            guard claimed + UInt64(bytes.count) > UInt64(capacity) else { return word }
+            // Full: the writer is writing the other buffer, or about to swap this one.
             if options.overflow == .drop {
                 counters.drops += lines
                 if unreportedDrops == 0 { firstUnreportedDrop = Self.monotonicSeconds() }
                 unreportedDrops += lines
-                return
+                return nil
             }
-            waiters += 1
-            if writerIdle || writerCoalescing { lock.signalWork() }
-            lock.waitForProgress()
-            waiters -= 1
-            if stopping {
-                counters.drops += lines
-                return
-            }
+            waitForProgress()
         }
-        buffer.append(contentsOf: bytes)
-        bufferedLines += lines
-        acceptedSequence &+= 1
-        if writerIdle || (writerCoalescing && buffer.count >= options.bufferSize / 2) { lock.signalWork() }
-        if durable {
-            let target = acceptedSequence
-            if options.fsync { fsyncSequence = target }
-            waitUntilWritten(target)
+    }
+
+    /// Lock held: waits for the writer's next pass, waking it first.
+    private func waitForProgress() {
+        waiters += 1
+        lock.signalWork()
+        lock.waitForProgress()
+        waiters -= 1
+    }
+
+    private func setClosed(_ closed: Bool) {
+        var word = state.load(ordering: .relaxed)
+        while true {
+            let desired = closed ? word | Self.closedBit : word & ~Self.closedBit
+            let (exchanged, original) = state.compareExchange(
+                expected: word, desired: desired, ordering: .sequentiallyConsistent)
+            if exchanged { return }
+            word = original
         }
+    }
+
+    /// Whether `generation` has been written (generations wrap; the writer is never half the range behind).
+    private static func reached(_ done: UInt64, _ generation: UInt64) -> Bool {
+        (done &- generation) & generationMask < (generationMask + 1) / 2
+    }
+
+    private func waitUntilDurable(_ generation: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        waitForGeneration(generation, synced: options.fsync)
+    }
+
+    /// Lock held: returns once the buffer of `generation` is written (and `fdatasync`ed with `synced`).
+    private func waitForGeneration(_ generation: UInt64, synced: Bool) {
+        if synced { fsyncRequested = true }
+        while !stopped && !Self.reached(synced ? syncedGeneration : writtenGeneration, generation) {
+            passRequested = true
+            waitForProgress()
+        }
+    }
+
+    /// What has been copied into the buffer of `generation`.
+    private func committed(_ generation: UInt64) -> UInt64 {
+        generation & 1 == 0 ? committed0.load(ordering: .acquiring) : committed1.load(ordering: .acquiring)
+    }
+
+    /// The generation of the buffer filling now.
+    private var fillingGeneration: UInt64 {
+        state.load(ordering: .sequentiallyConsistent) >> Self.offsetBits & Self.generationMask
     }
 
     /// Returns once every line submitted before the call has been written.
     func flush() {
         lock.lock()
         defer { lock.unlock() }
-        flushRequested = true
-        waitUntilWritten(acceptedSequence)
+        waitForGeneration(fillingGeneration, synced: false)
     }
 
     /// Asks the writer to close and reopen its path before the next batch (for external rotation), and waits.
@@ -257,17 +380,16 @@ final class LogWriter: @unchecked Sendable {
     /// Rolls now if a period boundary has passed by the clock (the writer's own timer does this too; with an
     /// injected clock, tests call this after moving time), and waits.
     func checkRotation() {
-        requestAndWait { $0.rotationCheckRequested = true }
+        requestAndWait { _ in }
     }
 
-    /// Sets a request for the writer thread and waits until the writer has passed it (an empty step in the
-    /// sequence, so the wait ends once everything before it, and the request, are done).
+    /// Sets a request for the writer thread and waits until the writer has passed it: the pass that writes the
+    /// buffer filling now takes the request with it, after the lines before.
     private func requestAndWait(_ request: (LogWriter) -> Void) {
         lock.lock()
         defer { lock.unlock() }
         request(self)
-        acceptedSequence &+= 1
-        waitUntilWritten(acceptedSequence)
+        waitForGeneration(fillingGeneration, synced: false)
     }
 
     /// Writes everything buffered, stops the thread and closes the file. Later submissions are counted as drops.
@@ -275,6 +397,7 @@ final class LogWriter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         stopping = true
+        setClosed(true)
         lock.signalWork()
         lock.broadcastProgress()
         while !stopped {
@@ -292,27 +415,21 @@ final class LogWriter: @unchecked Sendable {
         return result
     }
 
-    /// Lock held.
-    private func waitUntilWritten(_ sequence: UInt64) {
-        while writtenSequence < sequence && !stopped {
-            waiters += 1
-            if writerIdle || writerCoalescing { lock.signalWork() }
-            lock.waitForProgress()
-            waiters -= 1
-        }
-    }
-
     // MARK: - The writer thread
 
+    /// Lock held: whether there is nothing to do until a caller or the clock says so.
+    private func hasNoWork() -> Bool {
+        state.load(ordering: .sequentiallyConsistent) & Self.offsetMask == 0 && !stopping && !passRequested
+            && !reopenRequested && !rollRequested && !sizeCheckRequested && !fsyncRequested
+            && !(unreportedDrops > 0 && waiters > 0) && !periodEnded()
+    }
+
     private func run() {
-        var batch: [UInt8] = []
-        batch.reserveCapacity(options.bufferSize)
         lock.lock()
         while true {
-            while buffer.isEmpty && !stopping && !reopenRequested && writtenSequence == acceptedSequence
-                && !(unreportedDrops > 0 && (flushRequested || waiters > 0)) && !periodEnded()
-            {
-                writerIdle = true
+            while true {
+                writerIdle.store(true, ordering: .sequentiallyConsistent)
+                guard hasNoWork() else { break }
                 if unreportedDrops > 0 {
                     lock.waitForWork(seconds: 1)
                     if Self.monotonicSeconds() - firstUnreportedDrop >= 1 { break }
@@ -323,79 +440,119 @@ final class LogWriter: @unchecked Sendable {
                 } else {
                     lock.waitForWork()
                 }
-                writerIdle = false
             }
-            writerIdle = false
+            writerIdle.store(false, ordering: .sequentiallyConsistent)
             // Let a small batch grow for up to `batchDelay`, unless someone is waiting for it.
-            if options.batchDelay > 0, !buffer.isEmpty, buffer.count < options.bufferSize / 2, waiters == 0,
-                !flushRequested, !stopping, !reopenRequested
+            let claimedNow = state.load(ordering: .sequentiallyConsistent) & Self.offsetMask
+            if options.batchDelay > 0, claimedNow > 0, claimedNow < UInt64(capacity / 2), waiters == 0,
+                !passRequested, !stopping, !reopenRequested, oversizedLine == nil
             {
-                writerCoalescing = true
+                writerCoalescing.store(true, ordering: .sequentiallyConsistent)
                 lock.waitForWork(seconds: options.batchDelay)
-                writerCoalescing = false
+                writerCoalescing.store(false, ordering: .relaxed)
             }
-            swap(&batch, &buffer)
-            let lines = bufferedLines
-            bufferedLines = 0
-            let sequence = acceptedSequence
-            let wantsFsync = fsyncSequence > writtenSequence
+            // Swap: later lines go to the other buffer (kept closed while an oversized line waits).
+            var word = state.load(ordering: .relaxed)
+            while true {
+                let next = (word >> Self.offsetBits &+ 1) & Self.generationMask
+                let (exchanged, original) = state.compareExchange(
+                    expected: word, desired: next << Self.offsetBits | word & Self.closedBit,
+                    ordering: .sequentiallyConsistent)
+                if exchanged { break }
+                word = original
+            }
+            let generation = word >> Self.offsetBits & Self.generationMask
+            let claimed = word & Self.offsetMask
+            let oversized = oversizedLine
+            let oversizedCount = oversizedLines
+            let wantsFsync = fsyncRequested
+            fsyncRequested = false
+            passRequested = false
             let reopen = reopenRequested
             reopenRequested = false
             let rollNow = rollRequested
             rollRequested = false
-            rotationCheckRequested = false
             let checkSize = sizeCheckRequested
             sizeCheckRequested = false
             let isFinal = stopping
             var noticeCount = 0
-            // Report drops once the pressure has eased (this batch is under half the buffer), on flush or
-            // shutdown, or at least once a second while drops go on.
+            // Report drops once the pressure has eased (this batch is under half the buffer), when someone waits,
+            // on shutdown, or at least once a second while drops go on.
             if unreportedDrops > 0
-                && (batch.count < options.bufferSize / 2 || flushRequested || isFinal
+                && (claimed < UInt64(capacity / 2) || waiters > 0 || isFinal
                     || Self.monotonicSeconds() - firstUnreportedDrop >= 1)
             {
                 noticeCount = unreportedDrops
                 unreportedDrops = 0
             }
-            flushRequested = false
             lock.unlock()
+
+            // Every line claimed in the old buffer is being copied in, or is: wait for the copies to end.
+            var spins = 0
+            var done = committed(generation)
+            while done & Self.offsetMask != claimed {
+                spins += 1
+                if spins > 64 { sched_yield() }
+                done = committed(generation)
+            }
+            if generation & 1 == 0 {
+                committed0.store(0, ordering: .relaxed)
+            } else {
+                committed1.store(0, ordering: .relaxed)
+            }
+            var lines = Int(done >> Self.offsetBits)
+            let batch = UnsafeBufferPointer(start: generation & 1 == 0 ? buffers.0 : buffers.1, count: Int(claimed))
 
             // A follower told to reopen takes up the current period first: the old period's file is being archived.
             if reopen, coordination.isFollower, periodEnded() { rollForPeriod() }
             if reopen { reopenFile() }
             if periodEnded() { rollForPeriod() }
-            let noticeBytes = noticeCount > 0 ? dropNotice(noticeCount) : []
-            batch.append(contentsOf: noticeBytes)
             var result = WriteResult.written
-            if !batch.isEmpty {
-                checkFile()
-                result = batch.withUnsafeBufferPointer { writeRotating($0) }
-                if case .written = result, wantsFsync, fd >= 0 { fdatasync(fd) }
+            var written = 0
+            func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+                guard !bytes.isEmpty else { return }
+                if written == 0 { checkFile() }
+                result = merge(result, writeRotating(bytes))
+                written += bytes.count
             }
+            write(batch)
+            if let oversized {
+                oversized.withUnsafeBufferPointer { write($0) }
+                lines += oversizedCount
+            }
+            let lineBytes = written
+            if noticeCount > 0 { dropNotice(noticeCount).withUnsafeBufferPointer { write($0) } }
+            if wantsFsync, case .written = result, fd >= 0 { fdatasync(fd) }
             if rollNow { roll(bySize: true) }
             if checkSize, let maxSize = rotator?.options.maxLogSize {
                 refreshFileSize()
                 if fileSize > maxSize { roll(bySize: true) }
             }
-            let written = batch.count
-            batch.removeAll(keepingCapacity: true)
-            if batch.capacity > options.bufferSize * 2 { batch = []; batch.reserveCapacity(options.bufferSize) }
 
             lock.lock()
             switch result {
             case .written:
                 if written > 0 {
                     counters.lines += lines
-                    counters.bytes += written - noticeBytes.count
+                    counters.bytes += lineBytes
                     counters.batches += 1
                 }
             case .failed:
                 counters.writeErrors += 1
                 counters.lostLines += lines
             }
-            writtenSequence = sequence
+            writtenGeneration = generation
+            if wantsFsync { syncedGeneration = generation }
+            if oversized != nil {
+                oversizedLine = nil
+                if !stopping { setClosed(false) }
+            }
             if waiters > 0 { lock.broadcastProgress() }
-            if isFinal && buffer.isEmpty { break }
+            if isFinal && state.load(ordering: .sequentiallyConsistent) & Self.offsetMask == 0
+                && oversizedLine == nil
+            {
+                break
+            }
         }
         lock.unlock()
         if case .file = target, fd >= 0 { close(fd) }

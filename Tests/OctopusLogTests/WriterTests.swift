@@ -110,6 +110,52 @@ func fileLines(_ path: String) throws -> [Substring] {
         #expect(system.counters(for: "file")?.drops == 0)
     }
 
+    /// Lines larger than the writer's buffer (and durable ones) among small ones, from several threads at once: each
+    /// written exactly once, whole, in each thread's order, and counted.
+    @Test(arguments: [OverflowPolicy.block, .drop])
+    func linesLargerThanTheBufferAreWrittenWholeInOrder(_ overflow: OverflowPolicy) async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("large.log")
+        let system = try fileSystem(path, writer: WriterOptions(bufferSize: 1024, overflow: overflow), syncLevel: .error)
+        let threads = 4
+        let perThread = 2_000
+        await withTaskGroup(of: Void.self) { group in
+            for t in 0..<threads {
+                group.addTask {
+                    let logger = system.logger(label: "large")
+                    for i in 0..<perThread {
+                        let size = i % 10 == 0 ? 1000 + (i * 37 + t * 101) % 5000 : 20
+                        let line: Logger.Message = "t=\(t) i=\(i) \(String(repeating: "y", count: size))"
+                        if i % 25 == 0 { logger.error(line) } else { logger.info(line) }
+                    }
+                }
+            }
+        }
+        try await system.shutdown()
+        let counters = try #require(system.counters(for: "file"))
+        var next = [Int](repeating: 0, count: threads)
+        var malformed = 0
+        var written = 0
+        for line in try fileLines(path) where !line.hasPrefix("dropped ") {
+            written += 1
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, let t = Int(parts[0].dropFirst(2)), let i = Int(parts[1].dropFirst(2)),
+                (0..<threads).contains(t), i >= next[t],
+                parts[2].count == (i % 10 == 0 ? 1000 + (i * 37 + t * 101) % 5000 : 20)
+            else {
+                malformed += 1
+                continue
+            }
+            next[t] = i + 1
+        }
+        #expect(malformed == 0)
+        #expect(written == counters.lines)
+        #expect(written + counters.drops == threads * perThread)
+        if overflow == .block {
+            #expect(counters.drops == 0 && next == [Int](repeating: perThread, count: threads))
+        }
+    }
+
     @Test func everythingLoggedBeforeShutdownIsInTheFileWhenItReturns() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("nested/dirs/app.log")  // parent directories are created
