@@ -87,7 +87,8 @@ public struct LogRecord: Sendable {
 struct EventParts {
     var level: LogLevel
     var category: String
-    var message: String
+    /// The message's UTF-8 bytes, read in place (valid while the parts are rendered).
+    var message: UnsafeBufferPointer<UInt8>
     var timestamp: LogTimestamp
     var file: String
     var function: String

@@ -45,10 +45,14 @@ public struct OctopusLogHandler: LogHandler {
         let threshold = levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
         guard level.value >= threshold else { return }
         if let writers = node.eventWriters {
-            let parts = EventParts(
-                level: level, category: node.name, message: event.message.description, timestamp: node.clock.now(),
-                file: event.file, function: event.function, line: event.line)
-            for index in writers.indices { writers[index].append(parts, level: event.level) }
+            let timestamp = node.clock.now()
+            var message = event.message.description
+            message.withUTF8 { message in
+                let parts = EventParts(
+                    level: level, category: node.name, message: message, timestamp: timestamp, file: event.file,
+                    function: event.function, line: event.line)
+                for index in writers.indices { writers[index].append(parts, level: event.level) }
+            }
             return
         }
         var merged = metadata

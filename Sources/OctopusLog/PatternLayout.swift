@@ -205,9 +205,16 @@ public struct PatternLayout: LogLayout {
     }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
-        let parts = EventParts(
-            level: record.level, category: record.category, message: record.message, timestamp: record.timestamp,
-            file: record.file, function: record.function, line: record.line)
+        var message = record.message
+        message.withUTF8 { message in
+            let parts = EventParts(
+                level: record.level, category: record.category, message: message, timestamp: record.timestamp,
+                file: record.file, function: record.function, line: record.line)
+            render(parts, record: record, into: &out)
+        }
+    }
+
+    private func render(_ parts: borrowing EventParts, record: borrowing LogRecord, into out: inout LogBuffer) {
         compiled.pieces.withUnsafeBufferPointer { pieces in
             compiled.literals.withUnsafeBufferPointer { literals in
                 renderPieces(pieces, literals, parts, into: &out) { field, out in
@@ -244,7 +251,8 @@ public struct PatternLayout: LogLayout {
         var program = Program()
         var fixed = LogBuffer()
         let parts = EventParts(
-            level: level, category: category, message: "", timestamp: LogTimestamp(seconds: 0), file: "",
+            level: level, category: category, message: UnsafeBufferPointer(start: nil, count: 0),
+            timestamp: LogTimestamp(seconds: 0), file: "",
             function: "", line: 0)
         func endLiteral() {
             guard fixed.count > 0 else { return }
@@ -323,7 +331,7 @@ public struct PatternLayout: LogLayout {
             } else {
                 out.appendUTF8(parts.category)
             }
-        case .message: out.appendUTF8(parts.message)
+        case .message: out.append(parts.message)
         case .newline: out.append(UInt8(ascii: "\n"))
         case .hostname: out.append(hostnameBytes)
         case .pid: out.append(pidBytes)
