@@ -229,6 +229,14 @@ def main():
         versus = f"{speed / median[matching[name]]:.2f}×" if name in matching else "–"
         total = f"{statistics.median(totals[name]) / 1e6:.2f} M" if name in totals else "–"
         print(f"| {name} | {speed / 1e6:.2f} M | {total} | {peak_rss:.1f} MiB | {own} | {versus} |")
+    print("\nOctopus / peer, each round's ratio (the machine's swings move both sides of a round together):\n")
+    print("| Octopus | peer | median of the rounds' ratios | lowest | highest |")
+    print("|---|---|---:|---:|---:|")
+    for ours, theirs in [("octopus", "spdlog-basic"), ("octopus", "c-limit"),
+                         ("octopus-4-threads", "spdlog-basic_mt-4-threads"),
+                         ("octopus-rotating", "spdlog-rotating"), ("octopus-hourly", "spdlog-daily")]:
+        ratios = [a / b for a, b in zip(speeds[ours], speeds[theirs])]
+        print(f"| {ours} | {theirs} | {statistics.median(ratios):.2f}× | {min(ratios):.2f}× | {max(ratios):.2f}× |")
     print("\nArchiver (zlib level 6, crash-safe: temporary file, fsync, rename) against `gzip -6 -c FILE > /dev/null`, "
           f"{sizes['template'] / 1e6:.0f} MB template log and {sizes['varied'] / 1e6:.0f} MB varied log:\n")
     print("| file | Octopus MB/s | gzip -6 MB/s | Octopus / gzip |")
