@@ -384,6 +384,32 @@ struct ClusterClientTests {
         }
     }
 
+    @Test("A follower whose leader fails to say its term asks again until it answers, and is then ready")
+    func helloIsAskedAgainUntilTheLeaderAnswers() async throws {
+        let scratch = try Scratch()
+        let quiet = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        // A stand-in leader at the socket a cluster-mode follower looks for: its first two answers are errors.
+        let handlers = RPCHandlers()
+        let attempts = Atomic<Int>(0)
+        handlers.register(TermQuestion.self) { _ in
+            guard attempts.wrappingAdd(1, ordering: .relaxed).newValue > 2 else {
+                throw RPCError(.remote, "not yet")
+            }
+            return 7
+        }
+        let secret = Array("a cluster's secret".utf8)
+        var options = RPCOptions()
+        options.secret = secret
+        let master = RPCMaster(id: "leader", handlers: handlers, options: options, logger: quiet)
+        _ = try await master.listen(.unix(scratch.path + "/client-topics.sock"))
+        let client = ClusterClient(name: "topics", logger: quiet) { Topics() }
+        try await client.start(.cluster(leads: false, runDirectory: scratch.path, secret: secret))
+        #expect(!client.isLeader && client.term == 7)
+        #expect(attempts.load(ordering: .relaxed) == 3)
+        await client.close()
+        await master.close()
+    }
+
     @Test("Single mode: the same API in one process, no socket")
     func singleProcess() async throws {
         let topics = Topics()
@@ -418,6 +444,13 @@ struct ClusterClientTests {
             #expect(error.code == .closed)
         }
     }
+}
+
+/// The question a follower asks a leader when it connects (`ClientHello`'s wire shape).
+struct TermQuestion: RPCAction {
+    typealias Input = Int
+    typealias Output = UInt64
+    static let name = "cc.hello"
 }
 
 struct Echo: RPCAction {

@@ -72,13 +72,27 @@ final class Follower<Connection: SharedConnection>: Sendable {
         }
     }
 
+    /// Asks the leader its term, again (with backoff) while it fails and the connection lasts: a follower that
+    /// does not know the term sends nothing, so giving up would leave it connected and never ready.
     private func hello() async {
-        do {
-            let leaderTerm = try await branch.call(ClientHello.self, 0, timeout: .seconds(5))
-            term.store(leaderTerm, ordering: .relaxed)
-            owner?.followerConnected(term: leaderTerm)
-        } catch {
-            logger.warning("\(name): the leader did not say its term: \(error)")
+        var delay = Duration.milliseconds(10)
+        var failures = 0
+        while !closed.load(ordering: .relaxed) && branch.isConnected {
+            do {
+                let leaderTerm = try await branch.call(ClientHello.self, 0, timeout: .seconds(5))
+                term.store(leaderTerm, ordering: .relaxed)
+                owner?.followerConnected(term: leaderTerm)
+                if failures > 0 { logger.info("\(name): the leader said its term after \(failures) failed attempt(s)") }
+                return
+            } catch {
+                failures += 1
+                // Once, then every 10th: a leader that stays silent must not flood the log.
+                if failures == 1 || failures % 10 == 0 {
+                    logger.warning("\(name): the leader did not say its term (attempt \(failures); asking again): \(error)")
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(1))
+            }
         }
     }
 
