@@ -112,7 +112,9 @@ let configuration = LogConfiguration(
     categories: ["default": CategoryConfiguration(appenders: ["file"], level: .info)]
 )
 let logging = try LogSystem(configuration, clock: clock)
-let logger = isFloor ? Logger(label: "app") { _ in FloorHandler() } : logging.logger(label: "app")
+// Bootstrapped, as an application runs it: `Logger(label:)` gets Octopus's handler.
+if !isFloor { logging.bootstrap() }
+let logger = isFloor ? Logger(label: "app") { _ in FloorHandler() } : Logger(label: "app")
 
 // One call in 64 is timed on its own for the latency distribution (timing every call would distort the total).
 let sampleEvery = 64

@@ -37,6 +37,8 @@ public final class LogSystem: Service, Sendable {
         var overrides: [String: LogLevel] = [:]
         var defaultMetadataProvider: Logger.MetadataProvider?
         var isShutDown = false
+        /// swift-log's factory holds this system (and so its nodes) for the rest of the process.
+        var isBootstrapped = false
     }
     private let state = Mutex(State())
 
@@ -208,7 +210,10 @@ public final class LogSystem: Service, Sendable {
     /// Makes every `Logger(label:)` of the process use this system. Call once per process (swift-log's rule).
     /// `metadataProvider` also becomes the ``defaultMetadataProvider`` of the loggers this system makes.
     public func bootstrap(metadataProvider: Logger.MetadataProvider? = nil) {
-        if let metadataProvider { defaultMetadataProvider = metadataProvider }
+        state.withLock { state in
+            if let metadataProvider { state.defaultMetadataProvider = metadataProvider }
+            state.isBootstrapped = true
+        }
         LoggingSystem.bootstrap({ [self] label, provider in self.handler(for: label, metadataProvider: provider) }, metadataProvider: metadataProvider)
     }
 
@@ -221,7 +226,10 @@ public final class LogSystem: Service, Sendable {
 
     /// The handler for a label, for `Logger(label:factory:)` without bootstrapping (tests, libraries).
     public func handler(for label: String, metadataProvider: Logger.MetadataProvider? = nil) -> OctopusLogHandler {
-        OctopusLogHandler(node: node(for: label), metadataProvider: metadataProvider ?? defaultMetadataProvider)
+        let node = node(for: label)
+        let (isBootstrapped, defaultProvider) = state.withLock { ($0.isBootstrapped, $0.defaultMetadataProvider) }
+        return OctopusLogHandler(
+            node: node, retainingNode: !isBootstrapped, metadataProvider: metadataProvider ?? defaultProvider)
     }
 
     /// A logger of this system for `label`, without bootstrapping swift-log.

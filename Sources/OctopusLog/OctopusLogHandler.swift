@@ -9,40 +9,110 @@ import Synchronization
 /// Setting `logger.logLevel` overrides the category's level for that `Logger` value only (swift-log's value
 /// semantics); otherwise the logger follows its category, including changes made with
 /// ``LogSystem/setLevel(_:for:)``.
+///
+/// Two words, so that swift-log, which copies the handler out of the `Logger` on every call, copies it in place
+/// with no box and no reference count: the category node is held unretained (a bootstrapped system is kept by
+/// swift-log, and it keeps its nodes, for the life of the process), and what few handlers have (metadata, a
+/// metadata provider, a level override, the node's owner for a system that is not bootstrapped) is out of line,
+/// `nil` when there is none.
 public struct OctopusLogHandler: LogHandler {
-    let node: CategoryNode
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    private var levelOverride: LogLevel?
+    private let unretainedNode: Unmanaged<CategoryNode>
+    private var extras: Extras?
 
-    init(node: CategoryNode, metadataProvider: Logger.MetadataProvider?) {
-        self.node = node
-        self.metadataProvider = metadataProvider
+    /// Immutable; a change makes a new one.
+    private final class Extras: Sendable {
+        let owner: CategoryNode?
+        let metadata: Logger.Metadata
+        let metadataProvider: Logger.MetadataProvider?
+        let levelOverride: LogLevel?
+
+        private init(
+            owner: CategoryNode?, metadata: Logger.Metadata, metadataProvider: Logger.MetadataProvider?,
+            levelOverride: LogLevel?
+        ) {
+            self.owner = owner
+            self.metadata = metadata
+            self.metadataProvider = metadataProvider
+            self.levelOverride = levelOverride
+        }
+
+        /// `nil` when there is nothing to hold.
+        static func make(
+            owner: CategoryNode?, metadata: Logger.Metadata, metadataProvider: Logger.MetadataProvider?,
+            levelOverride: LogLevel?
+        ) -> Extras? {
+            if owner == nil && metadata.isEmpty && metadataProvider == nil && levelOverride == nil { return nil }
+            return Extras(
+                owner: owner, metadata: metadata, metadataProvider: metadataProvider, levelOverride: levelOverride)
+        }
+    }
+
+    /// - Parameter retainingNode: false only when the node's system lives as long as the process (bootstrapped).
+    init(node: CategoryNode, retainingNode: Bool, metadataProvider: Logger.MetadataProvider?) {
+        self.unretainedNode = .passUnretained(node)
+        self.extras = Extras.make(
+            owner: retainingNode ? node : nil, metadata: [:], metadataProvider: metadataProvider, levelOverride: nil)
+    }
+
+    @inline(__always)
+    private func withNode<Result>(_ body: (CategoryNode) -> Result) -> Result {
+        unretainedNode._withUnsafeGuaranteedRef(body)
+    }
+
+    private mutating func change(
+        metadata: Logger.Metadata? = nil, metadataProvider: Logger.MetadataProvider?? = nil,
+        levelOverride: LogLevel?? = nil
+    ) {
+        extras = Extras.make(
+            owner: extras?.owner, metadata: metadata ?? self.metadata,
+            metadataProvider: metadataProvider ?? self.metadataProvider,
+            levelOverride: levelOverride ?? extras?.levelOverride)
     }
 
     /// The category this handler logs to.
-    public var category: String { node.name }
+    public var category: String { withNode { $0.name } }
+
+    public var metadata: Logger.Metadata {
+        get { extras?.metadata ?? [:] }
+        set { change(metadata: newValue) }
+    }
+
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { extras?.metadataProvider }
+        set { change(metadataProvider: .some(newValue)) }
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+        get { extras?.metadata[key] }
+        set {
+            var metadata = self.metadata
+            metadata[key] = newValue
+            change(metadata: metadata)
+        }
     }
 
     public var logLevel: Logger.Level {
         get {
-            if let levelOverride {
-                return node.table.swiftLogThreshold(for: levelOverride.value) ?? .critical
+            withNode { node in
+                if let levelOverride = extras?.levelOverride {
+                    return node.table.swiftLogThreshold(for: levelOverride.value) ?? .critical
+                }
+                return Logger.Level(ordinal: node.swiftLogOrdinal.load(ordering: .relaxed))
             }
-            return Logger.Level(ordinal: node.swiftLogOrdinal.load(ordering: .relaxed))
         }
         set {
-            levelOverride = node.table.level(for: newValue)
+            change(levelOverride: .some(withNode { $0.table.level(for: newValue) }))
         }
     }
 
     public func log(event: LogEvent) {
+        withNode { log(event, node: $0) }
+    }
+
+    @inline(__always)
+    private func log(_ event: LogEvent, node: CategoryNode) {
         let level = node.table.level(for: event.level)
-        let threshold = levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
+        let threshold = extras?.levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
         guard level.value >= threshold else { return }
         if let writers = node.eventWriters {
             let timestamp = node.clock.now()

@@ -174,6 +174,26 @@ func recorded(_ system: LogSystem, _ name: String) -> [String] {
         #expect(lines(system) == ["api INFO call extra=1 request=r1 shared=call user=u7", "api INFO no call metadata request=r1 shared=provider user=u7"])
     }
 
+    /// swift-log copies the handler out of the `Logger` on every call: it must fit the existential's three inline
+    /// words, or every copy retains a box all threads share. Changing one logger's metadata or level leaves other
+    /// copies as they were (value semantics).
+    @Test func theHandlerIsSmallAndAValue() throws {
+        #expect(MemoryLayout<OctopusLogHandler>.size <= 3 * MemoryLayout<Int>.size)
+        let system = try recordingSystem(Self.yaml)
+        let plain = system.logger(label: "api")
+        var tagged = plain
+        tagged[metadataKey: "user"] = "u7"
+        tagged.logLevel = .error
+        var cleared = tagged
+        cleared[metadataKey: "user"] = nil
+        plain.info("plain")
+        tagged.info("dropped")
+        tagged.error("tagged")
+        cleared.error("cleared")
+        #expect(lines(system) == ["api INFO plain", "api ERROR tagged user=u7", "api ERROR cleared"])
+        #expect(plain.logLevel == .trace && tagged.logLevel == .error && cleared.logLevel == .error)
+    }
+
     @Test func loggerLevelOverridesOnlyThatLogger() throws {
         let system = try recordingSystem(Self.yaml)
         var quiet = system.logger(label: "api")
