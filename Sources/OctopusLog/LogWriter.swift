@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CShims
 import Foundation
 import Synchronization
 
@@ -97,13 +98,14 @@ enum WriterTarget: Sendable, Hashable {
 /// one of two buffers. A background thread swaps the buffers and writes the full one with a single `write` (whole
 /// lines only, with `O_APPEND`, so lines from several processes sharing the file never tear).
 ///
-/// A line takes no lock: the caller claims its bytes in the filling buffer with one compare-and-swap on `state`
-/// (the buffer's generation and the bytes claimed in it), copies the line there, and adds its length to the
-/// buffer's `committed` count. The writer swaps by moving `state` to the next generation (under `lock`, so waiters
-/// see a consistent generation), waits until the old buffer's committed bytes reach the bytes claimed in it, and
-/// writes them: lines keep the order in which they were claimed. Everything slow (a full buffer, a line larger than
-/// a buffer, shutdown, waiting for a write) goes through `lock`; the file descriptor and error-episode state belong
-/// to the writer thread alone.
+/// A line takes no lock and one atomic operation: the caller claims a record in the filling buffer with one
+/// compare-and-swap on `state` (the buffer's generation and the bytes claimed in it), copies the line in after an
+/// eight-byte header, and stores the line's length in the header last, with release ordering: that store says the
+/// record is complete. The writer swaps by moving `state` to the next generation (under `lock`, so waiters see a
+/// consistent generation), walks the old buffer's records in the order they were claimed, waiting for any whose
+/// header is not stored yet, moves the lines together over the headers, writes them, and zeroes what was used.
+/// Everything slow (a full buffer, a line larger than a buffer, shutdown, waiting for a write) goes through `lock`;
+/// the file descriptor and error-episode state belong to the writer thread alone.
 final class LogWriter: @unchecked Sendable {
     let target: WriterTarget
     let options: WriterOptions
@@ -122,9 +124,10 @@ final class LogWriter: @unchecked Sendable {
     /// bit below the sign, `closed`: callers take the slow path (shutdown, or a line larger than a buffer waiting
     /// for its turn).
     private let state = Atomic<UInt64>(0)
-    /// Per buffer: the bytes copied in (low 34 bits) and the lines they hold (the upper 30 bits).
-    private let committed0 = Atomic<UInt64>(0)
-    private let committed1 = Atomic<UInt64>(0)
+    /// A record: the line's length plus one (zero until the line is in; stored last, with release ordering), the
+    /// number of lines, then the bytes, the whole rounded up to `recordAlignment`.
+    private static let headerSize = 8
+    private static let recordAlignment = 8
     /// Set by the writer while it sleeps with an empty buffer, or lets a batch grow: a caller then wakes it.
     private let writerIdle = Atomic<Bool>(false)
     private let writerCoalescing = Atomic<Bool>(false)
@@ -186,8 +189,12 @@ final class LogWriter: @unchecked Sendable {
         self.clock = clock
         self.dropNotice = dropNotice
         self.currentPath = target.name
-        self.capacity = min(max(options.bufferSize, 1), Int(Self.offsetMask))
+        // Whole records, and lengths that fit the header's 32 bits.
+        let capacity = min(max(options.bufferSize, 64), Int(UInt32.max) - 64) / Self.recordAlignment * Self.recordAlignment
+        self.capacity = capacity
         self.buffers = (.allocate(capacity: capacity), .allocate(capacity: capacity))
+        buffers.0.initialize(repeating: 0, count: capacity)
+        buffers.1.initialize(repeating: 0, count: capacity)
         switch target {
         case .descriptor(let descriptor, _):
             fd = descriptor
@@ -227,32 +234,28 @@ final class LogWriter: @unchecked Sendable {
     /// Copies one or more whole lines into the buffer. With `durable`, returns only once they are written (and
     /// `fdatasync`ed when the options say so).
     func submit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int = 1, durable: Bool = false) {
-        let count = UInt64(bytes.count)
+        let size = UInt64(Self.recordSize(bytes.count))
         var word = state.load(ordering: .relaxed)
         while true {
             let claimed = word & Self.offsetMask
-            guard word & Self.closedBit == 0, claimed + count <= UInt64(capacity) else {
+            guard word & Self.closedBit == 0, claimed + size <= UInt64(capacity) else {
                 guard let retry = slowSubmit(bytes, lines: lines, durable: durable) else { return }
                 word = retry
                 continue
             }
             let (exchanged, original) = state.compareExchange(
-                expected: word, desired: word + count, ordering: .sequentiallyConsistent)
+                expected: word, desired: word + size, ordering: .sequentiallyConsistent)
             if !exchanged {
                 word = original
                 continue
             }
             let generation = word >> Self.offsetBits & Self.generationMask
-            let buffer = generation & 1 == 0 ? buffers.0 : buffers.1
-            if let source = bytes.baseAddress { (buffer + Int(claimed)).update(from: source, count: bytes.count) }
-            let commit = count | UInt64(lines) << Self.offsetBits
-            if generation & 1 == 0 {
-                committed0.wrappingAdd(commit, ordering: .sequentiallyConsistent)
-            } else {
-                committed1.wrappingAdd(commit, ordering: .sequentiallyConsistent)
-            }
+            let record = (generation & 1 == 0 ? buffers.0 : buffers.1) + Int(claimed)
+            UnsafeMutableRawPointer(record + 4).storeBytes(of: UInt32(truncatingIfNeeded: lines), as: UInt32.self)
+            if let source = bytes.baseAddress { (record + Self.headerSize).update(from: source, count: bytes.count) }
+            octopus_store_release_u32(record, UInt32(bytes.count + 1))
             if writerIdle.load(ordering: .sequentiallyConsistent)
-                || (claimed + count >= UInt64(capacity / 2) && writerCoalescing.load(ordering: .relaxed))
+                || (claimed + size >= UInt64(capacity / 2) && writerCoalescing.load(ordering: .relaxed))
             {
                 lock.lock()
                 lock.signalWork()
@@ -261,6 +264,12 @@ final class LogWriter: @unchecked Sendable {
             if durable { waitUntilDurable(generation) }
             return
         }
+    }
+
+    /// The bytes a line of `count` bytes takes in a buffer.
+    @inline(__always)
+    private static func recordSize(_ count: Int) -> Int {
+        (headerSize + count + recordAlignment - 1) / recordAlignment * recordAlignment
     }
 
     /// A line that cannot be claimed at once: the buffer is full, the line is larger than a buffer, or the writer is
@@ -280,7 +289,7 @@ final class LogWriter: @unchecked Sendable {
                 waitForProgress()
                 continue
             }
-            if bytes.count > capacity {
+            if Self.recordSize(bytes.count) > capacity {
                 // Larger than a buffer: close the buffers to other callers, and have the writer write this line
                 // after what was claimed before it.
                 oversizedLine = Array(bytes)
@@ -293,7 +302,7 @@ final class LogWriter: @unchecked Sendable {
                 if durable { waitForGeneration(generation, synced: options.fsync) }
                 return nil
             }
-            guard claimed + UInt64(bytes.count) > UInt64(capacity) else { return word }
+            guard claimed + UInt64(Self.recordSize(bytes.count)) > UInt64(capacity) else { return word }
             // Full: the writer is writing the other buffer, or about to swap this one.
             if options.overflow == .drop {
                 counters.drops += lines
@@ -342,11 +351,6 @@ final class LogWriter: @unchecked Sendable {
             passRequested = true
             waitForProgress()
         }
-    }
-
-    /// What has been copied into the buffer of `generation`.
-    private func committed(_ generation: UInt64) -> UInt64 {
-        generation & 1 == 0 ? committed0.load(ordering: .acquiring) : committed1.load(ordering: .acquiring)
     }
 
     /// The generation of the buffer filling now.
@@ -487,21 +491,29 @@ final class LogWriter: @unchecked Sendable {
             }
             lock.unlock()
 
-            // Every line claimed in the old buffer is being copied in, or is: wait for the copies to end.
-            var spins = 0
-            var done = committed(generation)
-            while done & Self.offsetMask != claimed {
-                spins += 1
-                if spins > 64 { sched_yield() }
-                done = committed(generation)
+            // Walk the records claimed in the old buffer, in order, waiting for each to be complete, and move the
+            // lines together over the headers.
+            let base = generation & 1 == 0 ? buffers.0 : buffers.1
+            var lines = 0
+            var read = 0
+            var lineBytes = 0
+            while read < Int(claimed) {
+                var header = octopus_load_acquire_u32(base + read)
+                var spins = 0
+                while header == 0 {
+                    spins += 1
+                    if spins > 64 { sched_yield() }
+                    header = octopus_load_acquire_u32(base + read)
+                }
+                let count = Int(header) - 1
+                lines += Int(UnsafeRawPointer(base + read + 4).load(as: UInt32.self))
+                if count > 0 {
+                    UnsafeMutableRawPointer(base + lineBytes).copyMemory(from: base + read + Self.headerSize, byteCount: count)
+                }
+                lineBytes += count
+                read += Self.recordSize(count)
             }
-            if generation & 1 == 0 {
-                committed0.store(0, ordering: .relaxed)
-            } else {
-                committed1.store(0, ordering: .relaxed)
-            }
-            var lines = Int(done >> Self.offsetBits)
-            let batch = UnsafeBufferPointer(start: generation & 1 == 0 ? buffers.0 : buffers.1, count: Int(claimed))
+            let batch = UnsafeBufferPointer(start: base, count: lineBytes)
 
             // A follower told to reopen takes up the current period first: the old period's file is being archived.
             if reopen, coordination.isFollower, periodEnded() { rollForPeriod() }
@@ -520,7 +532,7 @@ final class LogWriter: @unchecked Sendable {
                 oversized.withUnsafeBufferPointer { write($0) }
                 lines += oversizedCount
             }
-            let lineBytes = written
+            let writtenLineBytes = written
             if noticeCount > 0 { dropNotice(noticeCount).withUnsafeBufferPointer { write($0) } }
             if wantsFsync, case .written = result, fd >= 0 { fdatasync(fd) }
             if rollNow { roll(bySize: true) }
@@ -528,13 +540,15 @@ final class LogWriter: @unchecked Sendable {
                 refreshFileSize()
                 if fileSize > maxSize { roll(bySize: true) }
             }
+            // Empty headers for the buffer's next use (lines moved over them left their bytes there).
+            base.update(repeating: 0, count: Int(claimed))
 
             lock.lock()
             switch result {
             case .written:
                 if written > 0 {
                     counters.lines += lines
-                    counters.bytes += lineBytes
+                    counters.bytes += writtenLineBytes
                     counters.batches += 1
                 }
             case .failed:

@@ -99,3 +99,17 @@ int octopus_lock_holder(int fd);
 int octopus_ignore_signal(int sig);
 int octopus_default_signal(int sig);
 #endif
+
+#ifndef OCTOPUS_CSHIMS_ATOMIC_H
+#define OCTOPUS_CSHIMS_ATOMIC_H
+#include <stdint.h>
+/// Stores `value` at `address` (4-byte aligned) with release ordering: a thread that reads it with
+/// `octopus_load_acquire_u32` also sees everything the storing thread wrote before.
+static inline void octopus_store_release_u32(void *address, uint32_t value) {
+    __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
+}
+/// Loads the value at `address` (4-byte aligned) with acquire ordering.
+static inline uint32_t octopus_load_acquire_u32(const void *address) {
+    return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
+}
+#endif
