@@ -332,13 +332,9 @@ func runDays(_ system: LogSystem, _ clock: ManualClock, days: Int = 4, perDay: I
             ))
         let threads = 8
         let perThread = 2_500  // 20,000 lines of ~30 bytes: 600 KB, about 30 rolls of 20 KB …
-        await withTaskGroup(of: Void.self) { group in
-            for t in 0..<threads {
-                group.addTask {
-                    let logger = system.logger(label: "w\(t)")
-                    for i in 0..<perThread { logger.info("t=\(t) i=\(i) \(String(repeating: "z", count: 8 + (i % 7)))") }
-                }
-            }
+        await inParallel(threads) { t in
+            let logger = system.logger(label: "w\(t)")
+            for i in 0..<perThread { logger.info("t=\(t) i=\(i) \(String(repeating: "z", count: 8 + (i % 7)))") }
         }
         system.rollFiles()  // … and the ones asked for
         try await system.shutdown()

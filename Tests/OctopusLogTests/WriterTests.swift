@@ -23,6 +23,13 @@ func fileSystem(
     )
 }
 
+/// Runs `body(t)` for t in 0..<threads, all at once, and returns when every one has finished.
+func inParallel(_ threads: Int, _ body: @escaping @Sendable (Int) -> Void) async {
+    await withTaskGroup(of: Void.self) { group in
+        for t in 0..<threads { group.addTask { body(t) } }
+    }
+}
+
 func fileLines(_ path: String) throws -> [Substring] {
     try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
 }
@@ -35,13 +42,9 @@ func fileLines(_ path: String) throws -> [Substring] {
         let threads = 8
         let perThread = 50_000
         let padding = String(repeating: "x", count: 60)
-        await withTaskGroup(of: Void.self) { group in
-            for t in 0..<threads {
-                group.addTask {
-                    let logger = system.logger(label: "worker.\(t)")
-                    for i in 0..<perThread { logger.info("t=\(t) i=\(i) \(padding)") }
-                }
-            }
+        await inParallel(threads) { t in
+            let logger = system.logger(label: "worker.\(t)")
+            for i in 0..<perThread { logger.info("t=\(t) i=\(i) \(padding)") }
         }
         try await system.shutdown()
         let lines = try fileLines(path)
@@ -72,13 +75,9 @@ func fileLines(_ path: String) throws -> [Substring] {
         let system = try fileSystem(path, writer: WriterOptions(bufferSize: 1024, overflow: .drop))
         let threads = 4
         let perThread = 20_000
-        await withTaskGroup(of: Void.self) { group in
-            for t in 0..<threads {
-                group.addTask {
-                    let logger = system.logger(label: "burst")
-                    for i in 0..<perThread { logger.info("line \(t) \(i) ......................................") }
-                }
-            }
+        await inParallel(threads) { t in
+            let logger = system.logger(label: "burst")
+            for i in 0..<perThread { logger.info("line \(t) \(i) ......................................") }
         }
         try await system.shutdown()
         let lines = try fileLines(path)
@@ -97,13 +96,9 @@ func fileLines(_ path: String) throws -> [Substring] {
         let dir = try TemporaryDirectory()
         let path = dir.file("block.log")
         let system = try fileSystem(path, writer: WriterOptions(bufferSize: 1024, overflow: .block))
-        await withTaskGroup(of: Void.self) { group in
-            for t in 0..<4 {
-                group.addTask {
-                    let logger = system.logger(label: "burst")
-                    for i in 0..<10_000 { logger.info("line \(t) \(i)") }
-                }
-            }
+        await inParallel(4) { t in
+            let logger = system.logger(label: "burst")
+            for i in 0..<10_000 { logger.info("line \(t) \(i)") }
         }
         try await system.shutdown()
         #expect(try fileLines(path).count == 40_000)
@@ -119,16 +114,12 @@ func fileLines(_ path: String) throws -> [Substring] {
         let system = try fileSystem(path, writer: WriterOptions(bufferSize: 1024, overflow: overflow), syncLevel: .error)
         let threads = 4
         let perThread = 2_000
-        await withTaskGroup(of: Void.self) { group in
-            for t in 0..<threads {
-                group.addTask {
-                    let logger = system.logger(label: "large")
-                    for i in 0..<perThread {
-                        let size = i % 10 == 0 ? 1000 + (i * 37 + t * 101) % 5000 : 20
-                        let line: Logger.Message = "t=\(t) i=\(i) \(String(repeating: "y", count: size))"
-                        if i % 25 == 0 { logger.error(line) } else { logger.info(line) }
-                    }
-                }
+        await inParallel(threads) { t in
+            let logger = system.logger(label: "large")
+            for i in 0..<perThread {
+                let size = i % 10 == 0 ? 1000 + (i * 37 + t * 101) % 5000 : 20
+                let line: Logger.Message = "t=\(t) i=\(i) \(String(repeating: "y", count: size))"
+                if i % 25 == 0 { logger.error(line) } else { logger.info(line) }
             }
         }
         try await system.shutdown()
