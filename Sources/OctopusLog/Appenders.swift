@@ -45,7 +45,7 @@ public final class WriterAppender: LogAppender {
         var line = LogBuffer.acquireThreadBuffer()
         layout.render(record, into: &line)
         line.append(UInt8(ascii: "\n"))
-        submit(line, level: record.level)
+        submit(line, levelValue: record.level.value)
     }
 
     /// Appends an event from its parts with a program of ``eventLayout`` for its category and level (see
@@ -53,12 +53,12 @@ public final class WriterAppender: LogAppender {
     func append(_ parts: borrowing EventParts, program: RawProgram) {
         var line = LogBuffer.acquireThreadBuffer()
         eventLayout?.render(parts, program: program, into: &line)
-        submit(line, level: parts.level)
+        submit(line, levelValue: parts.levelValue)
     }
 
     @inline(__always)
-    private func submit(_ line: consuming LogBuffer, level: LogLevel) {
-        writer.submit(line.bytes(), durable: level.value >= syncThreshold)
+    private func submit(_ line: consuming LogBuffer, levelValue: Int) {
+        writer.submit(line.bytes(), durable: levelValue >= syncThreshold)
         line.releaseThreadBuffer()
     }
 

@@ -13,7 +13,9 @@ final class CategoryNode: @unchecked Sendable {
     /// Set when every appender is a writer whose layout renders from the event's parts: the handler builds no
     /// record (no metadata merged, no copies of the event's strings into one).
     let eventWriters: UnsafeBufferPointer<EventWriter>?
-    /// Holds the memory of `eventWriters`.
+    /// The value of the level each swift-log level maps to, by swift-log level order (trace … critical).
+    let levelValues: UnsafeBufferPointer<Int>
+    /// Holds the memory of `eventWriters` and `levelValues`.
     private let arena: RawArena
     let table: LogLevelTable
     let clock: LogClock
@@ -37,6 +39,7 @@ final class CategoryNode: @unchecked Sendable {
             return EventWriter(appender: .passUnretained(writer), programs: arena.copy(programs))
         }
         self.eventWriters = writers.count == appenders.count ? arena.copy(writers) : nil
+        self.levelValues = arena.copy(Logger.Level.allCases.map { table.level(for: $0).value })
         self.arena = arena
         self.table = table
         self.clock = clock

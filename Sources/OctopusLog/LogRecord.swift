@@ -85,8 +85,8 @@ public struct LogRecord: Sendable {
 /// What a pattern reads of an event besides its metadata: the handler hands these to the layouts that need nothing
 /// else, without building a ``LogRecord``.
 struct EventParts {
-    var level: LogLevel
-    var category: String
+    /// The level's value (what the level and category print is in the layout's program, or taken from the record).
+    var levelValue: Int
     /// The message's UTF-8 bytes, read in place (valid while the parts are rendered).
     var message: UnsafeBufferPointer<UInt8>
     var timestamp: LogTimestamp

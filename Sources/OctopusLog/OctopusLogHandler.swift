@@ -111,20 +111,21 @@ public struct OctopusLogHandler: LogHandler {
 
     @inline(__always)
     private func log(_ event: LogEvent, node: CategoryNode) {
-        let level = node.table.level(for: event.level)
+        let levelValue = node.levelValues[event.level.ordinal]
         let threshold = extras?.levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
-        guard level.value >= threshold else { return }
+        guard levelValue >= threshold else { return }
         if let writers = node.eventWriters {
             let timestamp = node.clock.now()
             var message = event.message.description
             message.withUTF8 { message in
                 let parts = EventParts(
-                    level: level, category: node.name, message: message, timestamp: timestamp, file: event.file,
+                    levelValue: levelValue, message: message, timestamp: timestamp, file: event.file,
                     function: event.function, line: event.line)
                 for index in writers.indices { writers[index].append(parts, level: event.level) }
             }
             return
         }
+        let level = node.table.level(for: event.level)
         var merged = metadata
         if let provided = metadataProvider?.get(), !provided.isEmpty {
             merged.merge(provided) { _, new in new }

@@ -208,8 +208,8 @@ public struct PatternLayout: LogLayout {
         var message = record.message
         message.withUTF8 { message in
             let parts = EventParts(
-                level: record.level, category: record.category, message: message, timestamp: record.timestamp,
-                file: record.file, function: record.function, line: record.line)
+                levelValue: record.level.value, message: message, timestamp: record.timestamp, file: record.file,
+                function: record.function, line: record.line)
             render(parts, record: record, into: &out)
         }
     }
@@ -218,6 +218,7 @@ public struct PatternLayout: LogLayout {
         compiled.pieces.withUnsafeBufferPointer { pieces in
             compiled.literals.withUnsafeBufferPointer { literals in
                 renderPieces(pieces, literals, parts, into: &out) { field, out in
+                    if render(field, level: record.level, category: record.category, into: &out) { return }
                     switch field {
                     case .user(let name):
                         if case .dynamic(let function) = tokens[compiled.names[name]] {
@@ -251,9 +252,8 @@ public struct PatternLayout: LogLayout {
         var program = Program()
         var fixed = LogBuffer()
         let parts = EventParts(
-            level: level, category: category, message: UnsafeBufferPointer(start: nil, count: 0),
-            timestamp: LogTimestamp(seconds: 0), file: "",
-            function: "", line: 0)
+            levelValue: level.value, message: UnsafeBufferPointer(start: nil, count: 0),
+            timestamp: LogTimestamp(seconds: 0), file: "", function: "", line: 0)
         func endLiteral() {
             guard fixed.count > 0 else { return }
             let start = program.literals.count
@@ -268,7 +268,9 @@ public struct PatternLayout: LogLayout {
             case .field(let field, let padding, let truncation):
                 if isFixedByCategoryAndLevel(field) {
                     let start = fixed.count
-                    _ = render(field, parts, into: &fixed)
+                    if !render(field, level: level, category: category, into: &fixed) {
+                        _ = render(field, parts, into: &fixed)
+                    }
                     if padding != 0 || truncation != 0 {
                         Self.truncateAndPad(&fixed, from: start, truncation: truncation, padding: padding)
                     }
@@ -318,25 +320,35 @@ public struct PatternLayout: LogLayout {
         }
     }
 
-    /// Renders a field the event's parts hold; false for one they do not.
+    /// Renders a field of the level or the category; false for another.
+    private func render(_ field: Field, level: LogLevel, category: String, into out: inout LogBuffer) -> Bool {
+        switch field {
+        case .level: out.appendUTF8(level.name)
+        case .category(let precision):
+            if let precision {
+                out.appendUTF8(Self.lastParts(of: category, count: precision, separator: "."))
+            } else {
+                out.appendUTF8(category)
+            }
+        case .colourStart: out.appendUTF8(level.colour.start)
+        default: return false
+        }
+        return true
+    }
+
+    /// Renders a field the event's parts hold; false for one they do not (the level's and the category's, which
+    /// a program has rendered already, metadata, tokens computed from the record).
     @inline(__always)
     private func render(_ field: Field, _ parts: borrowing EventParts, into out: inout LogBuffer) -> Bool {
         switch field {
         case .date(let renderer):
             compiled.unretainedRenderers[renderer]._withUnsafeGuaranteedRef { $0.render(parts.timestamp, into: &out) }
-        case .level: out.appendUTF8(parts.level.name)
-        case .category(let precision):
-            if let precision {
-                out.appendUTF8(Self.lastParts(of: parts.category, count: precision, separator: "."))
-            } else {
-                out.appendUTF8(parts.category)
-            }
+        case .level, .category, .colourStart: return false
         case .message: out.append(parts.message)
         case .newline: out.append(UInt8(ascii: "\n"))
         case .hostname: out.append(hostnameBytes)
         case .pid: out.append(pidBytes)
         case .percent: out.append(UInt8(ascii: "%"))
-        case .colourStart: out.appendUTF8(parts.level.colour.start)
         case .colourEnd: out.appendUTF8(LogColour.end)
         case .user(let name):
             guard case .constant(let value) = tokens[compiled.names[name]] else { return false }
