@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CShims
 public import Logging
 
 /// A point in time with nanosecond precision, as seconds since the Unix epoch.
@@ -15,12 +16,14 @@ public struct LogTimestamp: Sendable, Hashable, Comparable {
         self.nanoseconds = nanoseconds
     }
 
-    /// The wall clock now (`CLOCK_REALTIME`).
+    /// The wall clock now (`CLOCK_REALTIME`), read as a log line reads it: from the CPU's time-stamp counter between
+    /// readings of the kernel's clock at most a millisecond apart, where the kernel itself keeps time with that
+    /// counter (CShims' Clock.c); a step of the clock shows within a millisecond.
     @inline(__always)
     public static func now() -> LogTimestamp {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return LogTimestamp(seconds: Int64(ts.tv_sec), nanoseconds: Int32(ts.tv_nsec))
+        let (seconds, nanoseconds) = octopus_realtime_nanoseconds().quotientAndRemainder(dividingBy: 1_000_000_000)
+        if nanoseconds < 0 { return LogTimestamp(seconds: seconds - 1, nanoseconds: Int32(nanoseconds + 1_000_000_000)) }
+        return LogTimestamp(seconds: seconds, nanoseconds: Int32(nanoseconds))
     }
 
     public var milliseconds: Int { Int(nanoseconds / 1_000_000) }

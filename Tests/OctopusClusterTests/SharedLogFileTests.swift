@@ -131,10 +131,13 @@ import Glibc
     @Test func fourWorkersWriteAMultiFileAppenderAndTheAgentRollsFilesItNeverWrote() async throws {
         let count = 20_000
         // One file per worker (the `worker` metadata every worker line carries); only workers write them, so the agent
-        // opens each when a worker asks it to roll it.
+        // opens each when a worker asks it to roll it. A roll is asked for once the size has passed and done by the
+        // agent a little later, so a file can grow past the size meanwhile; the pauses (10 ms every 1,000 lines, about
+        // 100K) let each worker's 2M make several rolls however fast the worker logs.
         let (names, scratch, log, _) = try await run(
             appender: "{ type: multiFile, base: logs/multi, property: worker, extension: .log, maxLogSize: 256K, backups: 100, compress: true, layout: { type: messagePassThrough } }",
-            environment: ["FIXTURE_LOG_PAD": "80"], count: count, name: "multi", directory: "logs/multi", prefix: "")
+            environment: ["FIXTURE_LOG_PAD": "80", "FIXTURE_LOG_SPREAD_MS": "10"], count: count, name: "multi",
+            directory: "logs/multi", prefix: "")
         var lines: [String] = []
         for worker in 1...4 {
             let rolled = names.compactMap { name -> (Int, String)? in

@@ -113,3 +113,12 @@ static inline uint32_t octopus_load_acquire_u32(const void *address) {
     return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
 }
 #endif
+
+#ifndef OCTOPUS_CSHIMS_CLOCK_H
+#define OCTOPUS_CSHIMS_CLOCK_H
+#include <stdint.h>
+/// The wall clock (CLOCK_REALTIME) in nanoseconds since the epoch, extrapolated with the CPU's time-stamp counter
+/// between readings of the kernel's clock at most a millisecond apart where the kernel keeps time with that counter
+/// (see Clock.c); clock_gettime elsewhere.
+int64_t octopus_realtime_nanoseconds(void);
+#endif
