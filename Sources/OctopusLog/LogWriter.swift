@@ -254,6 +254,10 @@ final class LogWriter: @unchecked Sendable {
             UnsafeMutableRawPointer(record + 4).storeBytes(of: UInt32(truncatingIfNeeded: lines), as: UInt32.self)
             if let source = bytes.baseAddress { (record + Self.headerSize).update(from: source, count: bytes.count) }
             octopus_store_release_u32(record, UInt32(bytes.count + 1))
+            // The next lines' place is in the other core's cache (the writer cleared it) or further: have it on its
+            // way while this caller does other work, rather than wait for it in the next copy.
+            octopus_prefetch_for_write(record + Int(size) + 64)
+            octopus_prefetch_for_write(record + Int(size) + 128)
             if writerIdle.load(ordering: .sequentiallyConsistent)
                 || (claimed + size >= UInt64(capacity / 2) && writerCoalescing.load(ordering: .relaxed))
             {

@@ -108,6 +108,15 @@ int octopus_default_signal(int sig);
 static inline void octopus_store_release_u32(void *address, uint32_t value) {
     __atomic_store_n((uint32_t *)address, value, __ATOMIC_RELEASE);
 }
+/// Asks for the cache line at `address` to be brought in ready to be written (PREFETCHW; a no-op where the CPU
+/// lacks it). Never faults.
+static inline void octopus_prefetch_for_write(const void *address) {
+#if defined(__x86_64__)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)address));
+#else
+    __builtin_prefetch(address, 1, 3);
+#endif
+}
 /// Loads the value at `address` (4-byte aligned) with acquire ordering.
 static inline uint32_t octopus_load_acquire_u32(const void *address) {
     return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
