@@ -181,8 +181,15 @@ def main():
         logs = make_logs(directory)
         sizes = {kind: os.path.getsize(path) for kind, path in logs.items()}
         for round_number in range(1, ROUNDS + 1):
-            for name, (command, files, complete) in IMPLEMENTATIONS.items():
+            # Every other round in the reverse order, so that no implementation always runs first (after the
+            # previous round's archiving) or last.
+            order = list(IMPLEMENTATIONS.items())
+            if round_number % 2 == 0:
+                order.reverse()
+            for name, (command, files, complete) in order:
                 work = tempfile.mkdtemp(dir=directory)
+                # The previous runs' files written back before this one starts, not while it runs.
+                os.sync()
                 fields, peak = run(command(work))
                 problem = verify(files(work), complete) if isinstance(complete, bool) else verify_threads(files(work), complete)
                 if problem:
