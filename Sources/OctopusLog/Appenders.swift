@@ -31,14 +31,23 @@ public final class WriterAppender: LogAppender {
     let writer: LogWriter
     let syncThreshold: Int
 
-    /// The layout, when it is a pattern that renders from the event's parts alone.
-    let eventLayout: PatternLayout?
+    /// The pattern that renders events from their parts: the layout itself when it is a pattern that reads only the
+    /// event, or, for events with no metadata and no error, the pattern a ``PlainEventLayout`` equals.
+    let partsLayout: PatternLayout?
+    /// Whether ``partsLayout`` renders every event (it ignores metadata), not only those with none.
+    let partsLayoutTakesEveryEvent: Bool
 
     init(layout: any LogLayout, writer: LogWriter, syncLevel: LogLevel?) {
         self.layout = layout
         self.writer = writer
         self.syncThreshold = syncLevel?.value ?? Int.max
-        self.eventLayout = (layout as? PatternLayout).flatMap { $0.readsOnlyTheEvent ? $0 : nil }
+        if let pattern = layout as? PatternLayout, pattern.readsOnlyTheEvent {
+            self.partsLayout = pattern
+            self.partsLayoutTakesEveryEvent = true
+        } else {
+            self.partsLayout = (layout as? any PlainEventLayout)?.plainPattern
+            self.partsLayoutTakesEveryEvent = false
+        }
     }
 
     public func append(_ record: borrowing LogRecord) {
@@ -48,11 +57,11 @@ public final class WriterAppender: LogAppender {
         submit(line, levelValue: record.level.value)
     }
 
-    /// Appends an event from its parts with a program of ``eventLayout`` for its category and level (see
+    /// Appends an event from its parts with a program of ``partsLayout`` for its category and level (see
     /// ``PatternLayout/Program``; the program ends the line).
     func append(_ parts: borrowing EventParts, program: RawProgram) {
         var line = LogBuffer.acquireThreadBuffer()
-        eventLayout?.render(parts, program: program, into: &line)
+        partsLayout?.render(parts, program: program, into: &line)
         submit(line, levelValue: parts.levelValue)
     }
 

@@ -11,8 +11,11 @@ final class CategoryNode: @unchecked Sendable {
     /// `appenders` as every line calls them (see ``UnretainedAppender``); the array above keeps them alive.
     let unretainedAppenders: [UnretainedAppender]
     /// Set when every appender is a writer whose layout renders from the event's parts: the handler builds no
-    /// record (no metadata merged, no copies of the event's strings into one).
+    /// record (no metadata merged, no copies of the event's strings into one) — for every event, or, with
+    /// ``eventWritersTakeOnlyPlainEvents``, for events with no metadata and no error (the `basic`, `coloured` and
+    /// `messagePassThrough` layouts, which print metadata and errors after the message).
     let eventWriters: UnsafeBufferPointer<EventWriter>?
+    let eventWritersTakeOnlyPlainEvents: Bool
     /// The value of the level each swift-log level maps to, by swift-log level order (trace … critical).
     let levelValues: UnsafeBufferPointer<Int>
     /// Holds the memory of `eventWriters` and `levelValues`.
@@ -31,7 +34,7 @@ final class CategoryNode: @unchecked Sendable {
         self.unretainedAppenders = appenders.map(UnretainedAppender.init)
         var arena = RawArena()
         let writers = appenders.compactMap { appender -> EventWriter? in
-            guard let writer = appender as? WriterAppender, let layout = writer.eventLayout else { return nil }
+            guard let writer = appender as? WriterAppender, let layout = writer.partsLayout else { return nil }
             let programs = Logger.Level.allCases.map { level in
                 let program = layout.program(category: name, level: table.level(for: level))
                 return RawProgram(pieces: arena.copy(program.pieces), literals: arena.copy(program.literals))
@@ -39,6 +42,7 @@ final class CategoryNode: @unchecked Sendable {
             return EventWriter(appender: .passUnretained(writer), programs: arena.copy(programs))
         }
         self.eventWriters = writers.count == appenders.count ? arena.copy(writers) : nil
+        self.eventWritersTakeOnlyPlainEvents = appenders.contains { ($0 as? WriterAppender)?.partsLayoutTakesEveryEvent != true }
         self.levelValues = arena.copy(Logger.Level.allCases.map { table.level(for: $0).value })
         self.arena = arena
         self.table = table

@@ -149,13 +149,29 @@ func appendLogfmtValue(_ value: String, into out: inout LogBuffer) {
     out.append(UInt8(ascii: "\""))
 }
 
+/// A layout that renders an event with no metadata and no error exactly as a pattern does (``plainPattern``): a
+/// writer renders such events from the event's parts with that pattern's program, with no ``LogRecord`` built.
+protocol PlainEventLayout: LogLayout {
+    var plainPattern: PatternLayout? { get }
+}
+
+extension PatternLayout {
+    /// A pattern of literals, the date, the level, the category and the message (no process facts), for
+    /// ``PlainEventLayout``; `nil` if it does not compile, which only makes such events take the record's path.
+    static func plain(_ pattern: String, timeZone: LogTimeZone) -> PatternLayout? {
+        try? PatternLayout(pattern: pattern, timeZone: timeZone, environment: LayoutEnvironment(pid: 0, hostname: ""))
+    }
+}
+
 /// log4js's `basic` layout: `[2024-01-01T09:00:00.000] [INFO] db.pool - message`, then the metadata as
 /// ` key=value` pairs.
-public struct BasicLayout: LogLayout {
+public struct BasicLayout: LogLayout, PlainEventLayout {
     let timestamp: TimestampRenderer
+    let plainPattern: PatternLayout?
 
     public init(timeZone: LogTimeZone = .local) {
         self.timestamp = TimestampRenderer(format: .iso8601, timeZone: timeZone)
+        self.plainPattern = .plain("[%d{ISO8601}] [%p] %c - %m", timeZone: timeZone)
     }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
@@ -177,11 +193,13 @@ public struct BasicLayout: LogLayout {
 }
 
 /// log4js's `coloured` (`colored`) layout: `basic` with the timestamp, level and category in the level's colour.
-public struct ColoredLayout: LogLayout {
+public struct ColoredLayout: LogLayout, PlainEventLayout {
     let basic: BasicLayout
+    let plainPattern: PatternLayout?
 
     public init(timeZone: LogTimeZone = .local) {
         self.basic = BasicLayout(timeZone: timeZone)
+        self.plainPattern = .plain("%[[%d{ISO8601}] [%p] %c - %]%m", timeZone: timeZone)
     }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
@@ -194,8 +212,12 @@ public struct ColoredLayout: LogLayout {
 }
 
 /// log4js's `messagePassThrough` layout: the message alone.
-public struct MessagePassThroughLayout: LogLayout {
-    public init() {}
+public struct MessagePassThroughLayout: LogLayout, PlainEventLayout {
+    let plainPattern: PatternLayout?
+
+    public init() {
+        self.plainPattern = .plain("%m", timeZone: .utc)
+    }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
         out.appendUTF8(record.message)

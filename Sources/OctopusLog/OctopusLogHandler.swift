@@ -109,12 +109,19 @@ public struct OctopusLogHandler: LogHandler {
         withNode { log(event, node: $0) }
     }
 
+    /// No metadata from any source and no error: what a ``PlainEventLayout`` renders as its plain pattern.
+    @inline(__always)
+    private func isPlain(_ event: LogEvent) -> Bool {
+        event.error == nil && event.metadata?.isEmpty ?? true
+            && extras.map { $0.metadata.isEmpty && $0.metadataProvider == nil } ?? true
+    }
+
     @inline(__always)
     private func log(_ event: LogEvent, node: CategoryNode) {
         let levelValue = node.levelValues[event.level.ordinal]
         let threshold = extras?.levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
         guard levelValue >= threshold else { return }
-        if let writers = node.eventWriters {
+        if let writers = node.eventWriters, !node.eventWritersTakeOnlyPlainEvents || isPlain(event) {
             let timestamp = node.clock.now()
             var message = event.message.description
             message.withUTF8 { message in

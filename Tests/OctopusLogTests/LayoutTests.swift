@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import OctopusLog
@@ -248,6 +249,63 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
 
     @Test func messagePassThrough() {
         #expect(MessagePassThroughLayout().string(for: record(metadata: ["a": "1"])) == "user 12345 logged in")
+    }
+
+    /// `basic`, `coloured` and `messagePassThrough` write an event with no metadata and no error from its parts (no
+    /// record built) and any other through the record: the file holds exactly what the layout renders from the
+    /// record either way, at every level, across milliseconds, seconds, days and zones.
+    @Test(arguments: [
+        LayoutConfiguration.basic(timeZone: .utc), .basic(timeZone: .named("Asia/Tokyo")), .colored(timeZone: .utc),
+        .colored(timeZone: .named("America/St_Johns")), .messagePassThrough,
+    ])
+    func plainEventsAreWrittenFromTheirPartsAsTheRecordRenders(_ layoutConfiguration: LayoutConfiguration) throws {
+        struct Refused: Error {}
+        @Sendable func timestamp(_ nanoseconds: Int64) -> LogTimestamp {
+            LogTimestamp(seconds: nanoseconds / 1_000_000_000, nanoseconds: Int32(nanoseconds % 1_000_000_000))
+        }
+        let dir = try TemporaryDirectory()
+        let now = Atomic<Int64>(0)
+        let configuration = LogConfiguration(
+            appenders: ["file": AppenderConfiguration(.file(FileAppenderOptions(filename: dir.file("app.log"))), layout: layoutConfiguration)],
+            categories: ["default": CategoryConfiguration(appenders: ["file"], level: .all)])
+        let system = try LogSystem(
+            configuration, clock: .custom { timestamp(now.load(ordering: .relaxed)) },
+            environment: testEnvironment)
+        defer { system.shutdownNow() }
+        let node = system.node(for: "db.pool.conn")
+        #expect(node.eventWriters != nil && node.eventWritersTakeOnlyPlainEvents)
+        var logger = system.logger(label: "db.pool.conn")
+        let layout = try layoutConfiguration.make(environment: testEnvironment)
+        var expected = ""
+        var time = Int64(fixedTime.seconds) * 1_000_000_000 + Int64(fixedTime.nanoseconds)
+        for step in 0..<400 {
+            // Steps of ~0.37 s and, now and then, of a day and a bit.
+            time += step % 50 == 49 ? 86_400_123_456_789 : 370_123_457
+            now.store(time, ordering: .relaxed)
+            let level = Logger.Level.allCases[step % Logger.Level.allCases.count]
+            var entry = LogRecord(
+                level: system.levels.level(for: level), category: "db.pool.conn", message: "line \(step) ü",
+                timestamp: timestamp(time), file: "App/Sources/App/Database.swift",
+                function: "connect(to:)", line: 42)
+            switch step % 8 {
+            case 5:
+                entry.metadata = ["request": "r \(step)"]
+                logger.log(level: level, "line \(step) ü", metadata: ["request": "r \(step)"], file: entry.file, function: entry.function, line: 42)
+            case 6:
+                entry.error = Refused()
+                logger.log(level: level, "line \(step) ü", error: Refused(), file: entry.file, function: entry.function, line: 42)
+            case 7:
+                var tagged = logger
+                tagged[metadataKey: "user"] = "u \(step)"
+                entry.metadata = ["user": "u \(step)"]
+                tagged.log(level: level, "line \(step) ü", file: entry.file, function: entry.function, line: 42)
+            default:
+                logger.log(level: level, "line \(step) ü", file: entry.file, function: entry.function, line: 42)
+            }
+            expected += layout.string(for: entry) + "\n"
+        }
+        system.flush()
+        #expect(try String(contentsOfFile: dir.file("app.log"), encoding: .utf8) == expected)
     }
 
     @Test func basicInAZone() {
