@@ -3,12 +3,14 @@
 // written and the file closed (`shutdown` returned). Prints one line of key=value pairs for
 // Benchmarks/run_log_benchmark.py, which runs it interleaved with the peers and verifies the files.
 //
-//   LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message] OUTFILE [N]
+//   LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic] [--metadata] OUTFILE [N]
 //   LogBenchmark floor [N]          swift-log alone, with a handler that does nothing
 //   LogBenchmark archive FILE       gzips a copy of FILE as rotation does and prints MB/s
 //
 // Modes: `plain` one file; `rotating` the file appender with maxLogSize 10M, backups 5, compress; `hourly` a
 // dateFile appender with the pattern yyyy-MM-dd-hh and a clock that moves one hour every 100,000 lines.
+// `--layout basic` is log4js's default layout; `--metadata` gives the logger a request id (`request=r-12345`), as a
+// server's request logger has, which `basic` prints after the message.
 
 import Foundation
 import Logging
@@ -33,6 +35,7 @@ func fail(_ message: String) -> Never {
 var mode = "plain"
 var threads = 1
 var layoutName = "pattern"
+var withMetadata = false
 var positional: [String] = []
 var argumentIterator = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = argumentIterator.next() {
@@ -40,11 +43,12 @@ while let argument = argumentIterator.next() {
     case "--mode": mode = argumentIterator.next() ?? mode
     case "--threads": threads = max(1, Int(argumentIterator.next() ?? "") ?? 1)
     case "--layout": layoutName = argumentIterator.next() ?? layoutName
+    case "--metadata": withMetadata = true
     default: positional.append(argument)
     }
 }
 guard let first = positional.first else {
-    fail("usage: LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message] OUTFILE [N]")
+    fail("usage: LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic] [--metadata] OUTFILE [N]")
 }
 
 if first == "archive" {
@@ -81,8 +85,11 @@ let isFloor = first == "floor"
 let path = isFloor ? "/dev/null" : first
 let count = positional.count > 1 ? Int(positional[1]) ?? 1_000_000 : 1_000_000
 let layout: LayoutConfiguration =
-    layoutName == "message"
-    ? .messagePassThrough : .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", tokens: [:], timeZone: .local)
+    switch layoutName {
+    case "message": .messagePassThrough
+    case "basic": .basic(timeZone: .local)
+    default: .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", tokens: [:], timeZone: .local)
+    }
 if !isFloor { try? FileManager.default.removeItem(atPath: path) }
 
 /// For `hourly`: the hour the clock shows, moved on every 100,000 lines.
@@ -114,7 +121,9 @@ let configuration = LogConfiguration(
 let logging = try LogSystem(configuration, clock: clock)
 // Bootstrapped, as an application runs it: `Logger(label:)` gets Octopus's handler.
 if !isFloor { logging.bootstrap() }
-let logger = isFloor ? Logger(label: "app") { _ in FloorHandler() } : Logger(label: "app")
+var logger = isFloor ? Logger(label: "app") { _ in FloorHandler() } : Logger(label: "app")
+if withMetadata { logger[metadataKey: "request"] = "r-12345" }
+let finalLogger = logger
 
 // One call in 64 is timed on its own for the latency distribution (timing every call would distort the total).
 let sampleEvery = 64
@@ -145,10 +154,10 @@ let samples = Samples()
         if benchmarkMode == "hourly", i % 100_000 == 0, i > 0 { hour.add(1, ordering: .relaxed) }
         if k % sampleEvery == 0 {
             let t0 = monotonicNanos()
-            logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
+            finalLogger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
             local.append(monotonicNanos() - t0)
         } else {
-            logger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
+            finalLogger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
         }
     }
     return local

@@ -32,21 +32,25 @@ public final class WriterAppender: LogAppender {
     let syncThreshold: Int
 
     /// The pattern that renders events from their parts: the layout itself when it is a pattern that reads only the
-    /// event, or, for events with no metadata and no error, the pattern a ``PlainEventLayout`` equals.
+    /// event, or the pattern a ``PatternEquivalentLayout`` equals.
     let partsLayout: PatternLayout?
-    /// Whether ``partsLayout`` renders every event (it ignores metadata), not only those with none.
-    let partsLayoutTakesEveryEvent: Bool
+    /// Whether the layout prints the event's metadata and error after what ``partsLayout`` renders (`basic`,
+    /// `coloured`).
+    let printsMetadataSuffix: Bool
 
     init(layout: any LogLayout, writer: LogWriter, syncLevel: LogLevel?) {
         self.layout = layout
         self.writer = writer
         self.syncThreshold = syncLevel?.value ?? Int.max
-        if let pattern = layout as? PatternLayout, pattern.readsOnlyTheEvent {
-            self.partsLayout = pattern
-            self.partsLayoutTakesEveryEvent = true
+        if let pattern = layout as? PatternLayout {
+            self.partsLayout = pattern.readsOnlyTheEvent ? pattern : nil
+            self.printsMetadataSuffix = false
+        } else if let equivalent = layout as? any PatternEquivalentLayout {
+            self.partsLayout = equivalent.equivalentPattern
+            self.printsMetadataSuffix = equivalent.printsMetadataSuffix
         } else {
-            self.partsLayout = (layout as? any PlainEventLayout)?.plainPattern
-            self.partsLayoutTakesEveryEvent = false
+            self.partsLayout = nil
+            self.printsMetadataSuffix = false
         }
     }
 
@@ -58,10 +62,16 @@ public final class WriterAppender: LogAppender {
     }
 
     /// Appends an event from its parts with a program of ``partsLayout`` for its category and level (see
-    /// ``PatternLayout/Program``; the program ends the line).
-    func append(_ parts: borrowing EventParts, program: RawProgram) {
+    /// ``PatternLayout/Program``; the program ends the line), and the metadata and error in `suffix` when the layout
+    /// prints them.
+    func append(_ parts: borrowing EventParts, program: RawProgram, suffix: EventSuffix?) {
         var line = LogBuffer.acquireThreadBuffer()
         partsLayout?.render(parts, program: program, into: &line)
+        if printsMetadataSuffix, let suffix {
+            line.truncate(to: line.count - 1)
+            appendMetadataSuffix(suffix.metadata, error: suffix.error, into: &line)
+            line.append(UInt8(ascii: "\n"))
+        }
         submit(line, levelValue: parts.levelValue)
     }
 

@@ -11,11 +11,11 @@ final class CategoryNode: @unchecked Sendable {
     /// `appenders` as every line calls them (see ``UnretainedAppender``); the array above keeps them alive.
     let unretainedAppenders: [UnretainedAppender]
     /// Set when every appender is a writer whose layout renders from the event's parts: the handler builds no
-    /// record (no metadata merged, no copies of the event's strings into one) — for every event, or, with
-    /// ``eventWritersTakeOnlyPlainEvents``, for events with no metadata and no error (the `basic`, `coloured` and
-    /// `messagePassThrough` layouts, which print metadata and errors after the message).
+    /// record (no copies of the event's strings into one).
     let eventWriters: UnsafeBufferPointer<EventWriter>?
-    let eventWritersTakeOnlyPlainEvents: Bool
+    /// Whether one of them prints the event's metadata and error (`basic`, `coloured`): only then does the handler
+    /// merge the metadata.
+    let eventWritersPrintMetadata: Bool
     /// The value of the level each swift-log level maps to, by swift-log level order (trace … critical).
     let levelValues: UnsafeBufferPointer<Int>
     /// Holds the memory of `eventWriters` and `levelValues`.
@@ -42,7 +42,7 @@ final class CategoryNode: @unchecked Sendable {
             return EventWriter(appender: .passUnretained(writer), programs: arena.copy(programs))
         }
         self.eventWriters = writers.count == appenders.count ? arena.copy(writers) : nil
-        self.eventWritersTakeOnlyPlainEvents = appenders.contains { ($0 as? WriterAppender)?.partsLayoutTakesEveryEvent != true }
+        self.eventWritersPrintMetadata = appenders.contains { ($0 as? WriterAppender)?.printsMetadataSuffix == true }
         self.levelValues = arena.copy(Logger.Level.allCases.map { table.level(for: $0).value })
         self.arena = arena
         self.table = table
@@ -67,8 +67,8 @@ struct EventWriter {
     let programs: UnsafeBufferPointer<RawProgram>
 
     @inline(__always)
-    func append(_ parts: borrowing EventParts, level: Logger.Level) {
-        appender._withUnsafeGuaranteedRef { $0.append(parts, program: programs[level.ordinal]) }
+    func append(_ parts: borrowing EventParts, level: Logger.Level, suffix: EventSuffix?) {
+        appender._withUnsafeGuaranteedRef { $0.append(parts, program: programs[level.ordinal], suffix: suffix) }
     }
 }
 

@@ -108,9 +108,9 @@ extension Logger.MetadataValue {
 
 /// ` key=value` for each metadata entry, sorted by key, then ` error=…` when the event carries an error; values
 /// quoted as logfmt quotes them when they need it.
-func appendMetadataSuffix(_ record: LogRecord, into out: inout LogBuffer) {
-    if !record.metadata.isEmpty { appendMetadataPairs(record.metadata, into: &out) }
-    if let error = record.error {
+func appendMetadataSuffix(_ metadata: Logger.Metadata, error: (any Error)?, into out: inout LogBuffer) {
+    if !metadata.isEmpty { appendMetadataPairs(metadata, into: &out) }
+    if let error {
         out.appendUTF8(" error=")
         appendLogfmtValue(String(describing: error), into: &out)
     }
@@ -118,11 +118,30 @@ func appendMetadataSuffix(_ record: LogRecord, into out: inout LogBuffer) {
 
 /// ` key=value` for each entry, sorted by key (`%X` and the `basic` layout).
 func appendMetadataPairs(_ metadata: Logger.Metadata, into out: inout LogBuffer) {
-    for key in metadata.keys.sorted() {
+    func pair(_ key: String, _ value: Logger.MetadataValue) {
         out.append(UInt8(ascii: " "))
         out.appendUTF8(key)
         out.append(UInt8(ascii: "="))
-        appendLogfmtValue(metadata[key]?.rendered ?? "", into: &out)
+        appendLogfmtValue(value.rendered, into: &out)
+    }
+    guard metadata.count <= 8 else {
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { pair(key, value) }
+        return
+    }
+    // The few pairs a line carries, in key order with no array sorted (no allocation, no hashing): each round
+    // takes the least key above the last one written.
+    var last: Dictionary<String, Logger.MetadataValue>.Index?
+    for _ in 0..<metadata.count {
+        var next: Dictionary<String, Logger.MetadataValue>.Index?
+        for index in metadata.indices {
+            let key = metadata[index].key
+            if let last, key <= metadata[last].key { continue }
+            if let chosen = next, metadata[chosen].key <= key { continue }
+            next = index
+        }
+        guard let next else { return }
+        pair(metadata[next].key, metadata[next].value)
+        last = next
     }
 }
 
@@ -130,7 +149,9 @@ func appendMetadataPairs(_ metadata: Logger.Metadata, into out: inout LogBuffer)
 /// `=`, `"`, backslash or control character and is not empty; otherwise in double quotes, with `"` and `\` escaped
 /// and newlines, tabs and returns written as `\n`, `\t`, `\r`.
 func appendLogfmtValue(_ value: String, into out: inout LogBuffer) {
-    let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == 0x3D || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }
+    func special(_ byte: UInt8) -> Bool { byte <= 0x20 || byte == 0x3D || byte == 0x22 || byte == 0x5C || byte == 0x7F }
+    let needsQuotes =
+        value.isEmpty || (value.utf8.withContiguousStorageIfAvailable { $0.contains(where: special) } ?? value.utf8.contains(where: special))
     guard needsQuotes else {
         out.appendUTF8(value)
         return
@@ -149,35 +170,38 @@ func appendLogfmtValue(_ value: String, into out: inout LogBuffer) {
     out.append(UInt8(ascii: "\""))
 }
 
-/// A layout that renders an event with no metadata and no error exactly as a pattern does (``plainPattern``): a
-/// writer renders such events from the event's parts with that pattern's program, with no ``LogRecord`` built.
-protocol PlainEventLayout: LogLayout {
-    var plainPattern: PatternLayout? { get }
+/// A layout that renders every event as a pattern does (``equivalentPattern``), then, when it
+/// ``printsMetadataSuffix``, the event's metadata and error as `basic` does (``appendMetadataSuffix(_:error:into:)``):
+/// a writer renders its events from the event's parts with that pattern's program, with no ``LogRecord`` built.
+protocol PatternEquivalentLayout: LogLayout {
+    var equivalentPattern: PatternLayout? { get }
+    var printsMetadataSuffix: Bool { get }
 }
 
 extension PatternLayout {
     /// A pattern of literals, the date, the level, the category and the message (no process facts), for
-    /// ``PlainEventLayout``; `nil` if it does not compile, which only makes such events take the record's path.
-    static func plain(_ pattern: String, timeZone: LogTimeZone) -> PatternLayout? {
+    /// ``PatternEquivalentLayout``; `nil` if it does not compile, which only makes events take the record's path.
+    static func equivalent(_ pattern: String, timeZone: LogTimeZone) -> PatternLayout? {
         try? PatternLayout(pattern: pattern, timeZone: timeZone, environment: LayoutEnvironment(pid: 0, hostname: ""))
     }
 }
 
 /// log4js's `basic` layout: `[2024-01-01T09:00:00.000] [INFO] db.pool - message`, then the metadata as
 /// ` key=value` pairs.
-public struct BasicLayout: LogLayout, PlainEventLayout {
+public struct BasicLayout: LogLayout, PatternEquivalentLayout {
     let timestamp: TimestampRenderer
-    let plainPattern: PatternLayout?
+    let equivalentPattern: PatternLayout?
+    var printsMetadataSuffix: Bool { true }
 
     public init(timeZone: LogTimeZone = .local) {
         self.timestamp = TimestampRenderer(format: .iso8601, timeZone: timeZone)
-        self.plainPattern = .plain("[%d{ISO8601}] [%p] %c - %m", timeZone: timeZone)
+        self.equivalentPattern = .equivalent("[%d{ISO8601}] [%p] %c - %m", timeZone: timeZone)
     }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
         renderPrefix(record, into: &out)
         out.appendUTF8(record.message)
-        appendMetadataSuffix(record, into: &out)
+        appendMetadataSuffix(record.metadata, error: record.error, into: &out)
     }
 
     @inline(__always)
@@ -193,13 +217,14 @@ public struct BasicLayout: LogLayout, PlainEventLayout {
 }
 
 /// log4js's `coloured` (`colored`) layout: `basic` with the timestamp, level and category in the level's colour.
-public struct ColoredLayout: LogLayout, PlainEventLayout {
+public struct ColoredLayout: LogLayout, PatternEquivalentLayout {
     let basic: BasicLayout
-    let plainPattern: PatternLayout?
+    let equivalentPattern: PatternLayout?
+    var printsMetadataSuffix: Bool { true }
 
     public init(timeZone: LogTimeZone = .local) {
         self.basic = BasicLayout(timeZone: timeZone)
-        self.plainPattern = .plain("%[[%d{ISO8601}] [%p] %c - %]%m", timeZone: timeZone)
+        self.equivalentPattern = .equivalent("%[[%d{ISO8601}] [%p] %c - %]%m", timeZone: timeZone)
     }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {
@@ -207,16 +232,17 @@ public struct ColoredLayout: LogLayout, PlainEventLayout {
         basic.renderPrefix(record, into: &out)
         out.appendUTF8(LogColour.end)
         out.appendUTF8(record.message)
-        appendMetadataSuffix(record, into: &out)
+        appendMetadataSuffix(record.metadata, error: record.error, into: &out)
     }
 }
 
 /// log4js's `messagePassThrough` layout: the message alone.
-public struct MessagePassThroughLayout: LogLayout, PlainEventLayout {
-    let plainPattern: PatternLayout?
+public struct MessagePassThroughLayout: LogLayout, PatternEquivalentLayout {
+    let equivalentPattern: PatternLayout?
+    var printsMetadataSuffix: Bool { false }
 
     public init() {
-        self.plainPattern = .plain("%m", timeZone: .utc)
+        self.equivalentPattern = .equivalent("%m", timeZone: .utc)
     }
 
     public func render(_ record: borrowing LogRecord, into out: inout LogBuffer) {

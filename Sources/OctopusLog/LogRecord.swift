@@ -97,3 +97,10 @@ struct EventParts {
     var function: String
     var line: UInt
 }
+
+/// An event's merged metadata (the handler's, the provider's, the call's) and error, for layouts that print them
+/// after the line (`basic`, `coloured`); made only when the event has either.
+struct EventSuffix {
+    var metadata: Logger.Metadata
+    var error: (any Error)?
+}

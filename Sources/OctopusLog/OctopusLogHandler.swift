@@ -109,42 +109,33 @@ public struct OctopusLogHandler: LogHandler {
         withNode { log(event, node: $0) }
     }
 
-    /// No metadata from any source and no error: what a ``PlainEventLayout`` renders as its plain pattern.
-    @inline(__always)
-    private func isPlain(_ event: LogEvent) -> Bool {
-        event.error == nil && event.metadata?.isEmpty ?? true
-            && extras.map { $0.metadata.isEmpty && $0.metadataProvider == nil } ?? true
-    }
-
     @inline(__always)
     private func log(_ event: LogEvent, node: CategoryNode) {
         let levelValue = node.levelValues[event.level.ordinal]
         let threshold = extras?.levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
         guard levelValue >= threshold else { return }
-        if let writers = node.eventWriters, !node.eventWritersTakeOnlyPlainEvents || isPlain(event) {
+        if let writers = node.eventWriters {
             let timestamp = node.clock.now()
+            var suffix: EventSuffix?
+            if node.eventWritersPrintMetadata, extras != nil || event.metadata != nil || event.error != nil {
+                let metadata = mergedMetadata(event)
+                if !metadata.isEmpty || event.error != nil { suffix = EventSuffix(metadata: metadata, error: event.error) }
+            }
             var message = event.message.description
             message.withUTF8 { message in
                 let parts = EventParts(
                     levelValue: levelValue, message: message, timestamp: timestamp, file: event.file,
                     function: event.function, line: event.line)
-                for index in writers.indices { writers[index].append(parts, level: event.level) }
+                for index in writers.indices { writers[index].append(parts, level: event.level, suffix: suffix) }
             }
             return
         }
         let level = node.table.level(for: event.level)
-        var merged = metadata
-        if let provided = metadataProvider?.get(), !provided.isEmpty {
-            merged.merge(provided) { _, new in new }
-        }
-        if let explicit = event.metadata, !explicit.isEmpty {
-            merged.merge(explicit) { _, new in new }
-        }
         let record = LogRecord(
             level: level,
             category: node.name,
             message: event.message.description,
-            metadata: merged,
+            metadata: mergedMetadata(event),
             error: event.error,
             timestamp: node.clock.now(),
             file: event.file,
@@ -153,5 +144,17 @@ public struct OctopusLogHandler: LogHandler {
         )
         let appenders = node.unretainedAppenders
         for index in appenders.indices { appenders[index].append(record) }
+    }
+
+    /// The handler's metadata, then the provider's, then the call's, later keys winning.
+    private func mergedMetadata(_ event: LogEvent) -> Logger.Metadata {
+        var merged = metadata
+        if let provided = metadataProvider?.get(), !provided.isEmpty {
+            merged.merge(provided) { _, new in new }
+        }
+        if let explicit = event.metadata, !explicit.isEmpty {
+            merged.merge(explicit) { _, new in new }
+        }
+        return merged
     }
 }

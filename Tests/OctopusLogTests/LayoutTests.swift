@@ -251,14 +251,15 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         #expect(MessagePassThroughLayout().string(for: record(metadata: ["a": "1"])) == "user 12345 logged in")
     }
 
-    /// `basic`, `coloured` and `messagePassThrough` write an event with no metadata and no error from its parts (no
-    /// record built) and any other through the record: the file holds exactly what the layout renders from the
-    /// record either way, at every level, across milliseconds, seconds, days and zones.
+    /// `basic`, `coloured` and `messagePassThrough` write events from their parts (no record built), `basic` and
+    /// `coloured` with the metadata and error after the line: the file holds exactly what the layout renders from the
+    /// record, at every level, across milliseconds, seconds, days and zones, with metadata from the logger, the call
+    /// or both (the call's winning), values that need quotes, and errors.
     @Test(arguments: [
         LayoutConfiguration.basic(timeZone: .utc), .basic(timeZone: .named("Asia/Tokyo")), .colored(timeZone: .utc),
         .colored(timeZone: .named("America/St_Johns")), .messagePassThrough,
     ])
-    func plainEventsAreWrittenFromTheirPartsAsTheRecordRenders(_ layoutConfiguration: LayoutConfiguration) throws {
+    func eventsAreWrittenFromTheirPartsAsTheRecordRenders(_ layoutConfiguration: LayoutConfiguration) throws {
         struct Refused: Error {}
         @Sendable func timestamp(_ nanoseconds: Int64) -> LogTimestamp {
             LogTimestamp(seconds: nanoseconds / 1_000_000_000, nanoseconds: Int32(nanoseconds % 1_000_000_000))
@@ -273,7 +274,12 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
             environment: testEnvironment)
         defer { system.shutdownNow() }
         let node = system.node(for: "db.pool.conn")
-        #expect(node.eventWriters != nil && node.eventWritersTakeOnlyPlainEvents)
+        #expect(node.eventWriters != nil)
+        if case .messagePassThrough = layoutConfiguration {
+            #expect(!node.eventWritersPrintMetadata)
+        } else {
+            #expect(node.eventWritersPrintMetadata)
+        }
         var logger = system.logger(label: "db.pool.conn")
         let layout = try layoutConfiguration.make(environment: testEnvironment)
         var expected = ""
@@ -297,8 +303,11 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
             case 7:
                 var tagged = logger
                 tagged[metadataKey: "user"] = "u \(step)"
-                entry.metadata = ["user": "u \(step)"]
-                tagged.log(level: level, "line \(step) ü", file: entry.file, function: entry.function, line: 42)
+                tagged[metadataKey: "request"] = "r"
+                entry.metadata = ["user": "u \(step)", "request": "q=\"\(step)\"", "a": "1"]
+                tagged.log(
+                    level: level, "line \(step) ü", metadata: ["request": "q=\"\(step)\"", "a": "1"], file: entry.file,
+                    function: entry.function, line: 42)
             default:
                 logger.log(level: level, "line \(step) ü", file: entry.file, function: entry.function, line: 42)
             }
@@ -306,6 +315,18 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         }
         system.flush()
         #expect(try String(contentsOfFile: dir.file("app.log"), encoding: .utf8) == expected)
+    }
+
+    /// Pairs are written in key order however many there are (a few are ordered without sorting an array).
+    @Test func metadataPairsInKeyOrder() {
+        for count in 0...12 {
+            var metadata: Logger.Metadata = [:]
+            for k in (0..<count).shuffled() { metadata["k\(k * 7 % 13)é"] = "v \(k)" }
+            var out = LogBuffer()
+            appendMetadataPairs(metadata, into: &out)
+            let expected = metadata.keys.sorted().map { " \($0)=\"\(metadata[$0]!)\"" }.joined()
+            #expect(out.string == expected, "\(count) pairs")
+        }
     }
 
     @Test func basicInAZone() {
