@@ -37,6 +37,10 @@ public final class WriterAppender: LogAppender {
     /// Whether the layout prints the event's metadata and error after what ``partsLayout`` renders (`basic`,
     /// `coloured`).
     let printsMetadataSuffix: Bool
+    /// Whether ``partsLayout`` prints metadata (`%X`).
+    let partsLayoutReadsMetadata: Bool
+    /// Whether the handler must merge the event's metadata (and take its error) for this appender.
+    var needsEventSuffix: Bool { printsMetadataSuffix || partsLayoutReadsMetadata }
 
     init(layout: any LogLayout, writer: LogWriter, syncLevel: LogLevel?) {
         self.layout = layout
@@ -52,6 +56,7 @@ public final class WriterAppender: LogAppender {
             self.partsLayout = nil
             self.printsMetadataSuffix = false
         }
+        self.partsLayoutReadsMetadata = partsLayout?.readsMetadata ?? false
     }
 
     public func append(_ record: borrowing LogRecord) {
@@ -66,7 +71,11 @@ public final class WriterAppender: LogAppender {
     /// prints them.
     func append(_ parts: borrowing EventParts, program: RawProgram, suffix: EventSuffix?) {
         var line = LogBuffer.acquireThreadBuffer()
-        partsLayout?.render(parts, program: program, into: &line)
+        if partsLayoutReadsMetadata, let suffix {
+            partsLayout?.render(parts, program: program, metadata: suffix.metadata, into: &line)
+        } else {
+            partsLayout?.render(parts, program: program, into: &line)
+        }
         if printsMetadataSuffix, let suffix {
             line.truncate(to: line.count - 1)
             appendMetadataSuffix(suffix.metadata, error: suffix.error, into: &line)

@@ -13,8 +13,8 @@ final class CategoryNode: @unchecked Sendable {
     /// Set when every appender is a writer whose layout renders from the event's parts: the handler builds no
     /// record (no copies of the event's strings into one).
     let eventWriters: UnsafeBufferPointer<EventWriter>?
-    /// Whether one of them prints the event's metadata and error (`basic`, `coloured`): only then does the handler
-    /// merge the metadata.
+    /// Whether one of them prints the event's metadata (`basic`, `coloured`, a pattern with `%X`): only then does the
+    /// handler merge the metadata.
     let eventWritersPrintMetadata: Bool
     /// The value of the level each swift-log level maps to, by swift-log level order (trace … critical).
     let levelValues: UnsafeBufferPointer<Int>
@@ -42,7 +42,7 @@ final class CategoryNode: @unchecked Sendable {
             return EventWriter(appender: .passUnretained(writer), programs: arena.copy(programs))
         }
         self.eventWriters = writers.count == appenders.count ? arena.copy(writers) : nil
-        self.eventWritersPrintMetadata = appenders.contains { ($0 as? WriterAppender)?.printsMetadataSuffix == true }
+        self.eventWritersPrintMetadata = appenders.contains { ($0 as? WriterAppender)?.needsEventSuffix == true }
         self.levelValues = arena.copy(Logger.Level.allCases.map { table.level(for: $0).value })
         self.arena = arena
         self.table = table

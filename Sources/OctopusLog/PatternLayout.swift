@@ -1,3 +1,4 @@
+import Logging
 /// A user token for `%x{name}` in a ``PatternLayout``: a constant, or a function of the event.
 public enum PatternToken: Sendable {
     case constant(String)
@@ -65,9 +66,11 @@ public struct PatternLayout: LogLayout {
     let environment: LayoutEnvironment
     let hostnameBytes: [UInt8]
     let pidBytes: [UInt8]
-    /// No piece reads the metadata or the whole record (`%X`, a `%x` token computed from the record): the layout
-    /// renders from the event's parts, and the handler builds no record for it.
+    /// No piece reads the whole record (a `%x` token computed from the record): the layout renders from the event's
+    /// parts (and its merged metadata, when it ``readsMetadata``), and the handler builds no record for it.
     let readsOnlyTheEvent: Bool
+    /// A piece prints metadata (`%X`, `%X{key}`): the handler merges the event's metadata for it.
+    let readsMetadata: Bool
 
     public init(
         pattern: String = PatternLayout.defaultPattern,
@@ -83,13 +86,11 @@ public struct PatternLayout: LogLayout {
         let compiled = try Self.compile(pattern, timeZone: timeZone)
         self.compiled = compiled
         self.readsOnlyTheEvent = compiled.pieces.allSatisfy { piece in
-            switch piece {
-            case .literal: true
-            case .field(.metadata, _, _): false
-            case .field(.user(let name), _, _):
-                if case .dynamic = tokens[compiled.names[name]] { false } else { true }
-            case .field: true
-            }
+            guard case .field(.user(let name), _, _) = piece, case .dynamic = tokens[compiled.names[name]] else { return true }
+            return false
+        }
+        self.readsMetadata = compiled.pieces.contains { piece in
+            if case .field(.metadata, _, _) = piece { true } else { false }
         }
     }
 
@@ -224,12 +225,7 @@ public struct PatternLayout: LogLayout {
                         if case .dynamic(let function) = tokens[compiled.names[name]] {
                             out.appendUTF8(function(record))
                         }
-                    case .metadata(let key):
-                        if let key {
-                            if let value = record.metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
-                        } else {
-                            appendMetadataPairs(record.metadata, into: &out)
-                        }
+                    case .metadata(let key): renderMetadata(key, record.metadata, into: &out)
                     default: break
                     }
                 }
@@ -297,6 +293,24 @@ public struct PatternLayout: LogLayout {
     /// its owner keeps (see ``EventWriter``).
     func render(_ parts: borrowing EventParts, program: RawProgram, into out: inout LogBuffer) {
         renderPieces(program.pieces, program.literals, parts, into: &out) { _, _ in }
+    }
+
+    /// The same, with the event's merged metadata for the `%X` pieces (for a layout that ``readsMetadata``).
+    func render(
+        _ parts: borrowing EventParts, program: RawProgram, metadata: Logger.Metadata, into out: inout LogBuffer
+    ) {
+        renderPieces(program.pieces, program.literals, parts, into: &out) { field, out in
+            if case .metadata(let key) = field { renderMetadata(key, metadata, into: &out) }
+        }
+    }
+
+    /// `%X{key}`: the value, or nothing; `%X`: every pair.
+    private func renderMetadata(_ key: Int?, _ metadata: Logger.Metadata, into out: inout LogBuffer) {
+        if let key {
+            if let value = metadata[compiled.names[key]] { out.appendUTF8(value.rendered) }
+        } else {
+            appendMetadataPairs(metadata, into: &out)
+        }
     }
 
     /// The pieces in order; `recordField` renders what the parts do not hold (metadata, tokens computed from the

@@ -54,7 +54,8 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         ("%r %-6p %.2c{2} %10.-4f{1}:%l %M %x{app} %x{unknown} %h %z %y %[%p%] 100%% %m%n", true),
         ("%d %5.5p %c{1} %f %F [%o%s%C%A]", true),
         ("%-14c|%-7.3p|%5x{app}|%m|%.-2c%n%z", true),
-        ("%d [%p] %c - %m%X", false),
+        ("%d [%p] %c - %m%X", true),
+        ("%d %X{user} [%p] %c - %m (%X{req})", true),
         ("%d [%p] %c - %m %X{user} %x{computed}", false),
     ])
     func theFileAppenderWritesWhatTheRecordRendersTo(_ text: String, rendersFromTheEvent: Bool) throws {
@@ -74,13 +75,13 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         logger[metadataKey: "user"] = "u 1"
         for level in [Logger.Level.debug, .info, .error] {
             logger.log(
-                level: level, "user 12345 logged in", file: "App/Sources/App/Database.swift", function: "connect(to:)",
-                line: 42)
+                level: level, "user 12345 logged in", metadata: level == .info ? ["req": "a b"] : nil,
+                file: "App/Sources/App/Database.swift", function: "connect(to:)", line: 42)
         }
         system.flush()
         let layout = try PatternLayout(pattern: text, tokens: tokens, timeZone: .utc, environment: testEnvironment)
         let expected = [LogLevel.debug, .info, .error].map { level in
-            var event = record(level: level, metadata: ["user": "u 1"])
+            var event = record(level: level, metadata: level == .info ? ["user": "u 1", "req": "a b"] : ["user": "u 1"])
             event.category = "db.pool.conn"
             return layout.string(for: event) + "\n"
         }
