@@ -14,9 +14,9 @@ cc -O2 -shared -fPIC -o "$OUT/malloc_count.so" Benchmarks/peers/malloc_count.c -
 count() { LD_PRELOAD="$PWD/$OUT/malloc_count.so" "$BIN/LogBenchmark" "$@" 2>&1 >/dev/null | sed -n 's/^allocations=//p' | tail -1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for run in "floor" "plain" "plain --threads 4"; do
+for run in "floor" "plain" "plain --threads 4" "plain --layout basic --metadata"; do
     set -- $run
     if [ "$1" = floor ]; then a=$(count floor "$N"); b=$(count floor $((2 * N))); name="swift-log floor"
     else shift; a=$(count "$@" "$work/a.log" "$N"); b=$(count "$@" "$work/b.log" $((2 * N))); name="octopus $run"; fi
-    awk -v name="$name" -v a="$a" -v b="$b" -v n="$N" 'BEGIN { printf "%-28s %.3f allocations per line (%d for %d lines, %d for %d)\n", name, (b - a) / n, a, n, b, 2 * n }'
+    awk -v name="$name" -v a="$a" -v b="$b" -v n="$N" 'BEGIN { printf "%-40s %.3f allocations per line (%d for %d lines, %d for %d)\n", name, (b - a) / n, a, n, b, 2 * n }'
 done
