@@ -58,12 +58,12 @@ public struct JSONLayout: LogLayout {
     static func appendMetadata(_ metadata: Logger.Metadata, into out: inout LogBuffer) {
         out.append(UInt8(ascii: "{"))
         var first = true
-        for key in metadata.keys.sorted() {
+        forEachInKeyOrder(metadata) { key, value in
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             appendString(key, into: &out)
             out.append(UInt8(ascii: ":"))
-            if let value = metadata[key] { appendValue(value, into: &out) }
+            appendValue(value, into: &out)
         }
         out.append(UInt8(ascii: "}"))
     }

@@ -118,21 +118,24 @@ func appendMetadataSuffix(_ metadata: Logger.Metadata, error: (any Error)?, into
 
 /// ` key=value` for each entry, sorted by key (`%X` and the `basic` layout).
 func appendMetadataPairs(_ metadata: Logger.Metadata, into out: inout LogBuffer) {
-    func pair(_ key: String, _ value: Logger.MetadataValue) {
+    forEachInKeyOrder(metadata) { key, value in
         out.append(UInt8(ascii: " "))
         out.appendUTF8(key)
         out.append(UInt8(ascii: "="))
         appendLogfmtValue(value.rendered, into: &out)
     }
+}
+
+/// Calls `body` with each entry in key order. The few pairs a line carries (up to 8) are ordered with no array
+/// sorted (no allocation, no hashing): each round takes the least key above the last one given.
+func forEachInKeyOrder(_ metadata: Logger.Metadata, _ body: (String, Logger.MetadataValue) -> Void) {
     guard metadata.count <= 8 else {
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { pair(key, value) }
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { body(key, value) }
         return
     }
-    // The few pairs a line carries, in key order with no array sorted (no allocation, no hashing): each round
-    // takes the least key above the last one written.
-    var last: Dictionary<String, Logger.MetadataValue>.Index?
+    var last: Logger.Metadata.Index?
     for _ in 0..<metadata.count {
-        var next: Dictionary<String, Logger.MetadataValue>.Index?
+        var next: Logger.Metadata.Index?
         for index in metadata.indices {
             let key = metadata[index].key
             if let last, key <= metadata[last].key { continue }
@@ -140,7 +143,7 @@ func appendMetadataPairs(_ metadata: Logger.Metadata, into out: inout LogBuffer)
             next = index
         }
         guard let next else { return }
-        pair(metadata[next].key, metadata[next].value)
+        body(metadata[next].key, metadata[next].value)
         last = next
     }
 }
