@@ -7,8 +7,8 @@
 // clock_gettime through the vDSO costs ~26 ns: it fences the counter read and checks the kernel's sequence).
 //
 // Used only where the kernel itself keeps time with the counter (clocksource "tsc": constant, synchronised
-// between CPUs); elsewhere, and during the first 10 ms of a process while the rate is measured, every reading is
-// clock_gettime. A step of the wall clock (settimeofday, an NTP step) shows within a millisecond. A thread never
+// between CPUs; looked at again every second, as the kernel may leave the counter); elsewhere, and during the first
+// 10 ms of a process while the rate is measured, every reading is clock_gettime. A step of the wall clock (settimeofday, an NTP step) shows within a millisecond. A thread never
 // sees the time go back by less than a millisecond (a rebase can land a few nanoseconds behind the extrapolated
 // time); larger steps back are the clock's own and are passed on.
 
@@ -50,7 +50,9 @@ static pthread_mutex_t calibration_lock = PTHREAD_MUTEX_INITIALIZER;
 static int counter_usable;
 /// `counter_usable < 0`, for the threads that do not take the lock.
 static _Atomic int counter_unusable;
-static uint64_t sample_ticks;
+/// The counter and CLOCK_MONOTONIC when the rate was last measured (the ticks also read without the lock, to see
+/// whether a second has passed).
+static _Atomic uint64_t sample_ticks;
 static int64_t sample_mono_ns;
 
 static int64_t nanoseconds(clockid_t clock) {
@@ -96,20 +98,30 @@ static void calibrate(uint64_t ticks) {
             atomic_store_explicit(&counter_unusable, 1, memory_order_relaxed);
             return;
         }
-        sample_mono_ns = paired_reading(CLOCK_MONOTONIC, &sample_ticks);
+        uint64_t first_ticks;
+        sample_mono_ns = paired_reading(CLOCK_MONOTONIC, &first_ticks);
+        atomic_store_explicit(&sample_ticks, first_ticks, memory_order_relaxed);
         return;
     }
     if (counter_usable < 0) return;
     uint64_t rate = atomic_load_explicit(&shared_rate, memory_order_relaxed);
-    if (rate != 0 && ((unsigned __int128)(ticks - sample_ticks) * rate >> 32) < RECALIBRATE_NS) return;
+    uint64_t last_ticks = atomic_load_explicit(&sample_ticks, memory_order_relaxed);
+    if (rate != 0 && ((unsigned __int128)(ticks - last_ticks) * rate >> 32) < RECALIBRATE_NS) return;
+    if (rate != 0 && !kernel_uses_counter()) {
+        // The kernel left the counter (its watchdog found it unstable): so does every thread, within a millisecond.
+        counter_usable = -1;
+        atomic_store_explicit(&counter_unusable, 1, memory_order_relaxed);
+        atomic_store_explicit(&shared_rate, 0, memory_order_relaxed);
+        return;
+    }
     uint64_t now_ticks;
     int64_t mono = paired_reading(CLOCK_MONOTONIC, &now_ticks);
     int64_t elapsed_ns = mono - sample_mono_ns;
-    uint64_t elapsed_ticks = now_ticks - sample_ticks;
+    uint64_t elapsed_ticks = now_ticks - last_ticks;
     if (elapsed_ns < (int64_t)FIRST_CALIBRATION_NS || elapsed_ticks == 0 || elapsed_ticks > (1ull << 62)) return;
     uint64_t measured = (uint64_t)((((unsigned __int128)elapsed_ns) << 32) / elapsed_ticks);
     atomic_store_explicit(&shared_rate, measured, memory_order_relaxed);
-    sample_ticks = now_ticks;
+    atomic_store_explicit(&sample_ticks, now_ticks, memory_order_relaxed);
     sample_mono_ns = mono;
 }
 
@@ -118,10 +130,14 @@ static int64_t rebase(thread_clock *clock) {
     uint64_t ticks;
     int64_t now = paired_reading(CLOCK_REALTIME, &ticks);
     uint64_t rate = atomic_load_explicit(&shared_rate, memory_order_relaxed);
-    // Until the rate is known every thread waits its turn here (the first 10 ms); after that one thread at a time
-    // looks whether a second has passed since the rate was measured, and the others go on with the rate they have.
-    int locked = rate == 0 ? pthread_mutex_lock(&calibration_lock) == 0
-                           : pthread_mutex_trylock(&calibration_lock) == 0;
+    // Until the rate is known every thread waits its turn here (the first 10 ms); after that, once a second has
+    // passed since the rate was measured, one thread measures it again and the others go on with the rate they have.
+    int due = rate == 0
+        || ((unsigned __int128)(ticks - atomic_load_explicit(&sample_ticks, memory_order_relaxed)) * rate >> 32)
+            >= RECALIBRATE_NS;
+    int locked = !due ? 0
+        : rate == 0   ? pthread_mutex_lock(&calibration_lock) == 0
+                      : pthread_mutex_trylock(&calibration_lock) == 0;
     if (locked) {
         calibrate(ticks);
         rate = atomic_load_explicit(&shared_rate, memory_order_relaxed);
