@@ -8,17 +8,19 @@
 //
 // Used only where the kernel itself keeps time with the counter (clocksource "tsc": constant, synchronised
 // between CPUs; looked at again every second, as the kernel may leave the counter); elsewhere, and during the first
-// 10 ms of a process while the rate is measured, every reading is clock_gettime. A step of the wall clock (settimeofday, an NTP step) shows within a millisecond. A thread never
-// sees the time go back by less than a millisecond (a rebase can land a few nanoseconds behind the extrapolated
-// time); larger steps back are the clock's own and are passed on.
+// 10 ms of a process while the rate is measured, every reading is clock_gettime. A step of the wall clock
+// (settimeofday, an NTP step) shows within a millisecond. Within a thread the time never goes back by less than a
+// millisecond (a rebase can land a few nanoseconds behind the extrapolated time); larger steps back are the clock's
+// own and are passed on.
 
 #include "CShims.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -80,13 +82,15 @@ static int64_t paired_reading(clockid_t clock, uint64_t *ticks) {
     return best_ns;
 }
 
+/// Whether the kernel's clocksource is the counter (read with plain system calls: no allocation, as this runs in a
+/// logging call once a second).
 static int kernel_uses_counter(void) {
-    FILE *file = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
-    if (!file) return 0;
-    char name[32] = {0};
-    int usable = fgets(name, sizeof name, file) != NULL && strncmp(name, "tsc\n", 4) == 0;
-    fclose(file);
-    return usable;
+    int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char name[8] = {0};
+    ssize_t count = read(fd, name, sizeof name);
+    close(fd);
+    return count == 4 && memcmp(name, "tsc\n", 4) == 0;
 }
 
 /// Under `calibration_lock`: decides whether the counter is used, and measures its rate over the time since the

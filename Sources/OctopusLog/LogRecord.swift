@@ -99,7 +99,7 @@ struct EventParts {
 }
 
 /// An event's merged metadata (the handler's, the provider's, the call's) and error, for layouts that print them
-/// after the line (`basic`, `coloured`); made only when the event has either.
+/// (`basic` and `coloured` after the line, patterns with `%X`); made only when the event has either.
 struct EventSuffix {
     var metadata: Logger.Metadata
     var error: (any Error)?

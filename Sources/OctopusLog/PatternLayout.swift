@@ -1,4 +1,5 @@
 import Logging
+
 /// A user token for `%x{name}` in a ``PatternLayout``: a constant, or a function of the event.
 public enum PatternToken: Sendable {
     case constant(String)
