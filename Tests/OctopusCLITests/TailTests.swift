@@ -220,7 +220,23 @@ let sizeRolled = #"{ type: file, filename: "FILE", maxLogSize: 400, backups: 50,
         if result.lines != result.expected {
             let firstDifference = zip(result.lines, result.expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
                 ?? min(result.lines.count, result.expected.count)
-            Issue.record("first difference at line \(firstDifference) of \(result.lines.count): \(result.lines.dropFirst(firstDifference).first ?? "(none)")")
+            // The order it printed, as runs of consecutive line numbers, says what was skipped, repeated or late.
+            var runs: [String] = []
+            var runStart: Int?
+            var previous: Int?
+            for line in result.lines {
+                let n = Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+                if let p = previous, n == p + 1 {
+                    previous = n
+                    continue
+                }
+                if let s = runStart, let p = previous { runs.append(s == p ? "\(s)" : "\(s)-\(p)") }
+                runStart = n
+                previous = n
+            }
+            if let s = runStart, let p = previous { runs.append(s == p ? "\(s)" : "\(s)-\(p)") }
+            Issue.record(
+                "first difference at line \(firstDifference) of \(result.lines.count): \(result.lines.dropFirst(firstDifference).first ?? "(none)"); printed in runs: \(runs.prefix(40).joined(separator: ", "))")
         }
     }
 
