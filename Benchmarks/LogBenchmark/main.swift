@@ -3,7 +3,7 @@
 // written and the file closed (`shutdown` returned). Prints one line of key=value pairs for
 // Benchmarks/run_log_benchmark.py, which runs it interleaved with the peers and verifies the files.
 //
-//   LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic] [--metadata] OUTFILE [N]
+//   LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic|json] [--metadata] OUTFILE [N]
 //   LogBenchmark floor [N]          swift-log alone, with a handler that does nothing
 //   LogBenchmark archive FILE       gzips a copy of FILE as rotation does and prints MB/s
 //
@@ -48,7 +48,7 @@ while let argument = argumentIterator.next() {
     }
 }
 guard let first = positional.first else {
-    fail("usage: LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic] [--metadata] OUTFILE [N]")
+    fail("usage: LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic|json] [--metadata] OUTFILE [N]")
 }
 
 if first == "archive" {
@@ -88,6 +88,7 @@ let layout: LayoutConfiguration =
     switch layoutName {
     case "message": .messagePassThrough
     case "basic": .basic(timeZone: .local)
+    case "json": .json(timeZone: .local)
     default: .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", tokens: [:], timeZone: .local)
     }
 if !isFloor { try? FileManager.default.removeItem(atPath: path) }

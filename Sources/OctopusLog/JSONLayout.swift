@@ -85,6 +85,19 @@ public struct JSONLayout: LogLayout {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Whether none of the eight bytes of `word` is below 0x20, `"` (0x22), `\` (0x5C) or 0x7F and above (a byte
+    /// that may need escaping, or begin U+2028/U+2029). Exact for "none"; a word with such a byte is looked at byte
+    /// by byte.
+    @inline(__always)
+    static func isPlain(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        let below0x20 = (word &- ones &* 0x20) & ~word & highs != 0
+        let atLeast0x7F = (word | (word &+ ones)) & highs != 0
+        return !(below0x20 || atLeast0x7F || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C)))
+    }
+
     /// `text` as a JSON string literal.
     static func appendString(_ text: String, into out: inout LogBuffer) {
         out.append(UInt8(ascii: "\""))
@@ -93,7 +106,17 @@ public struct JSONLayout: LogLayout {
             var runStart = 0
             var i = 0
             while i < bytes.count {
+                // Most bytes need nothing: pass over them eight at a time while none of the eight is a control
+                // character, `"`, `\` or at least 0x7F, then one at a time; they are copied later as one run.
+                while i + 8 <= bytes.count, Self.isPlain(UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self)) {
+                    i += 8
+                }
+                guard i < bytes.count else { break }
                 let b = bytes[i]
+                if b >= 0x20 && b != 0x22 && b != 0x5C && b != 0x7F && b != 0xE2 {
+                    i += 1
+                    continue
+                }
                 var escape: (UInt8, UInt8)?  // a two-byte escape, or (0, code) for \u00XX
                 if b == UInt8(ascii: "\"") {
                     escape = (UInt8(ascii: "\\"), UInt8(ascii: "\""))

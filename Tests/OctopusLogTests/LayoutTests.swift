@@ -359,6 +359,35 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         #expect(object["message"] as? String == nasty)
     }
 
+    /// The eight-bytes-at-a-time check says "nothing to escape" exactly when no byte needs a look, for words made of
+    /// the bytes on either side of every boundary, and a message with each such byte at every offset of a long plain
+    /// run escapes as JSON requires.
+    @Test func theWordAtATimeScanMissesNoByteThatNeedsEscaping() throws {
+        let edges: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0xE1, 0xE2, 0xFE, 0xFF, 0x61]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200_000 {
+            var word: UInt64 = 0
+            var plain = true
+            for k in 0..<8 {
+                let byte = Int.random(in: 0..<4, using: &generator) == 0 ? UInt8.random(in: 0...255, using: &generator) : edges.randomElement(using: &generator)!
+                word |= UInt64(byte) << (8 * k)
+                if byte < 0x20 || byte == 0x22 || byte == 0x5C || byte >= 0x7F { plain = false }
+            }
+            #expect(JSONLayout.isPlain(word) == plain, "\(String(word, radix: 16))")
+            if JSONLayout.isPlain(word) != plain { break }
+        }
+        let layout = JSONLayout(timeZone: .utc, environment: testEnvironment)
+        for special in ["\"", "\\", "\n", "\u{01}", "\u{7F}", "\u{2028}", "é"] {
+            for offset in 0..<20 {
+                let message = String(repeating: "a", count: offset) + special + String(repeating: "b", count: 20 - offset)
+                let line = layout.string(for: record(message))
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                #expect(object["message"] as? String == message)
+                #expect(!line.contains("\u{2028}"))
+            }
+        }
+    }
+
     @Test func invalidUTF8BecomesReplacementCharacters() throws {
         let broken = String(decoding: [0x61, 0xFF, 0xFE, 0x62, 0xC3], as: UTF8.self)
         let line = JSONLayout(timeZone: .utc, environment: testEnvironment).string(for: record(broken))
