@@ -35,10 +35,6 @@ public final class LogFollower {
     private var created = 0
     private var opened = 0
     private var unopened = 0
-    /// When the wait under way began (for a pending file to be named, or for a listing taken while names shifted
-    /// to settle); nil when none is. Cleared whenever no wait is under way, so that each wait gets its full time (a
-    /// start left over from an earlier wait would cut the next one short, and a follower that gives up waiting for a
-    /// listing to settle takes the files listed after the one it holds).
     private var waitingSince: ContinuousClock.Instant?
     /// Called with a description of what could not be read (a file removed before it could be read).
     public var report: (String) -> Void = { _ in }
@@ -85,7 +81,6 @@ public final class LogFollower {
         var lines: [String] = []
         while true {
             if !recoverMissed(into: &lines) { break }
-            waitingSince = nil
             guard let current = held.first else { break }
             lines += current.readAvailable()
             guard held.count > 1 || current.replaced(at: hotPath) else { break }
