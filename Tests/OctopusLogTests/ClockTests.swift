@@ -26,8 +26,8 @@ private func nanoseconds(_ t: LogTimestamp) -> Int64 { t.seconds * 1_000_000_000
         let failures = Mutex<[String]>([])
         await inParallel(4) { t in
             var previous = Int64.min
-            for i in 0..<200_000 {
-                if i % 50_000 == 49_999 { usleep(3_000) }
+            for i in 0..<40_000 {
+                if i % 10_000 == 9_999 { usleep(3_000) }
                 let before = kernelNanoseconds()
                 let reading = LogTimestamp.now()
                 let after = kernelNanoseconds()

@@ -359,13 +359,13 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         #expect(object["message"] as? String == nasty)
     }
 
-    /// The eight-bytes-at-a-time check says "nothing to escape" exactly when no byte needs a look, for words made of
-    /// the bytes on either side of every boundary, and a message with each such byte at every offset of a long plain
+    /// The eight-bytes-at-a-time check says "nothing to escape" exactly when no byte needs a look, for random words
+    /// made mostly of the bytes on either side of every boundary, and a message with each such byte at every offset of a long plain
     /// run escapes as JSON requires.
     @Test func theWordAtATimeScanMissesNoByteThatNeedsEscaping() throws {
         let edges: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0xE1, 0xE2, 0xFE, 0xFF, 0x61]
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<200_000 {
+        for _ in 0..<20_000 {
             var word: UInt64 = 0
             var plain = true
             for k in 0..<8 {
