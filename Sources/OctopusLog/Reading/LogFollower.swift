@@ -275,13 +275,16 @@ struct FileIdentity: Equatable {
         tail = Array(bytes.suffix(4096))
     }
 
-    /// Whether `file` is this file: the same inode for a plain file, the same size and ends for an archive.
+    /// Whether `file` is this file: the same inode for a plain file, the same size and ends for an archive. An
+    /// archive is decompressed only as far as its first bytes until those match (a listing holds many archives of
+    /// the same size, and this is asked of each until one matches).
     func matches(_ file: RolledFile) -> Bool {
         if !file.file.compressed { return file.dev == dev && file.ino == ino }
-        guard size > 0, file.uncompressedSizeModulo == UInt32(truncatingIfNeeded: size), let bytes = file.content,
-            bytes.count == size
+        guard size > 0, file.uncompressedSizeModulo == UInt32(truncatingIfNeeded: size),
+            let start = file.prefix(head.count), start.elementsEqual(head),
+            let bytes = file.content, bytes.count == size
         else { return false }
-        return bytes.prefix(head.count).elementsEqual(head) && bytes.suffix(tail.count).elementsEqual(tail)
+        return bytes.suffix(tail.count).elementsEqual(tail)
     }
 }
 
@@ -292,6 +295,7 @@ final class RolledFile {
     let dev: UInt64
     let ino: UInt64
     private var loaded: [UInt8]??
+    private var loadedPrefix: [UInt8]?
 
     init?(_ file: LogFileSet.File) {
         self.file = file
@@ -308,6 +312,15 @@ final class RolledFile {
         if let loaded { return loaded }
         let bytes = file.compressed ? try? Archiver.decompress(descriptor: fd) : Archiver.readAll(fd)
         loaded = .some(bytes)
+        return bytes
+    }
+
+    /// Its first `count` bytes (decompressed when it is an archive), read once.
+    func prefix(_ count: Int) -> [UInt8]? {
+        if let loaded { return loaded.map { Array($0.prefix(count)) } }
+        if let loadedPrefix, loadedPrefix.count >= count { return Array(loadedPrefix.prefix(count)) }
+        let bytes = file.compressed ? Archiver.decompressPrefix(descriptor: fd, count: count) : content.map { Array($0.prefix(count)) }
+        loadedPrefix = bytes
         return bytes
     }
 

@@ -108,6 +108,27 @@ enum Archiver {
         return try decompress(file, name: "descriptor \(fd)")
     }
 
+    /// Up to the first `count` decompressed bytes of the gzip file open as `fd` (`fd` stays open); nil when it
+    /// cannot be read.
+    static func decompressPrefix(descriptor fd: Int32, count: Int) -> [UInt8]? {
+        lseek(fd, 0, SEEK_SET)
+        let copy = dup(fd)
+        guard copy >= 0, let file = gzdopen(copy, "rb") else {
+            if copy >= 0 { close(copy) }
+            return nil
+        }
+        defer { gzclose(file) }
+        var result = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = result.withUnsafeMutableBytes { gzread(file, $0.baseAddress! + filled, UInt32(count - filled)) }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            filled += Int(n)
+        }
+        return Array(result.prefix(filled))
+    }
+
     /// A file's whole content, read from its start (`fd` stays open).
     static func readAll(_ fd: Int32) -> [UInt8] {
         var result: [UInt8] = []
