@@ -22,6 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+static int64_t nanoseconds(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 #if defined(__x86_64__)
 #include <x86intrin.h>
 
@@ -56,12 +62,6 @@ static _Atomic int counter_unusable;
 /// whether a second has passed).
 static _Atomic uint64_t sample_ticks;
 static int64_t sample_mono_ns;
-
-static int64_t nanoseconds(clockid_t clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /// Reads `clock` and the counter at one moment: the counter's value is the midpoint of reads just before and just
 /// after. A thread preempted between the two would pair the clock with a counter value far from its moment, so a
@@ -175,10 +175,6 @@ int64_t octopus_realtime_nanoseconds(void) {
 
 #else
 
-int64_t octopus_realtime_nanoseconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+int64_t octopus_realtime_nanoseconds(void) { return nanoseconds(CLOCK_REALTIME); }
 
 #endif

@@ -99,24 +99,27 @@ enum Archiver {
 
     /// The decompressed content of the gzip file open as `fd`, read from its start (`fd` stays open).
     static func decompress(descriptor fd: Int32) throws(Failure) -> [UInt8] {
-        lseek(fd, 0, SEEK_SET)
-        let copy = dup(fd)
-        guard copy >= 0, let file = gzdopen(copy, "rb") else {
-            if copy >= 0 { close(copy) }
+        guard let file = gzipReader(descriptor: fd) else {
             throw Failure(description: "cannot read descriptor \(fd): \(errorText())")
         }
         return try decompress(file, name: "descriptor \(fd)")
     }
 
-    /// Up to the first `count` decompressed bytes of the gzip file open as `fd` (`fd` stays open); nil when it
-    /// cannot be read.
-    static func decompressPrefix(descriptor fd: Int32, count: Int) -> [UInt8]? {
+    /// A gzip reader from the start of the file open as `fd`, on a duplicate of it (`fd` stays open).
+    private static func gzipReader(descriptor fd: Int32) -> gzFile? {
         lseek(fd, 0, SEEK_SET)
         let copy = dup(fd)
         guard copy >= 0, let file = gzdopen(copy, "rb") else {
             if copy >= 0 { close(copy) }
             return nil
         }
+        return file
+    }
+
+    /// Up to the first `count` decompressed bytes of the gzip file open as `fd` (`fd` stays open); nil when it
+    /// cannot be read.
+    static func decompressPrefix(descriptor fd: Int32, count: Int) -> [UInt8]? {
+        guard let file = gzipReader(descriptor: fd) else { return nil }
         defer { gzclose(file) }
         var result = [UInt8](repeating: 0, count: count)
         var filled = 0
