@@ -223,8 +223,6 @@ public final class ClusterChild: Sendable {
 
     // MARK: Schedules
 
-    // MARK: Schedules
-
     /// Agent: the workers that are ready now, as the master last said.
     var workers: [ProcessIdentity] {
         (membership?.members ?? []).filter { $0.identity.role == .worker && $0.state == "ready" }.map(\.identity)

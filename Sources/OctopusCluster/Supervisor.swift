@@ -361,7 +361,8 @@ actor Supervisor {
         }
         if slots[child.slot]?.current == pid { slots[child.slot]?.current = nil }
         router.exited(pid)
-        if phase == .running || phase == .starting { publishMembership() }
+        // Also while stopping: the agent outlives the workers and must hear that one running a tick has died.
+        if phase != .stopped { publishMembership() }
         if let waiter = startWaiters.removeValue(forKey: pid) {
             let lines = await child.tail.lastLines(waitingAtMost: .milliseconds(500))
             let reason = child.timedOut ? "not ready within \(cluster.startupTimeout + Self.startupGrace)" : "it \(how)"

@@ -44,9 +44,10 @@ let scheduleConfig = """
         process.terminate()  // SIGTERM while `slow` is still running: it runs until the file `release` exists
         var draining = false
         for _ in 0..<400 where !draining {
-            // The worker running `slow` lets it finish before it exits (and the master waits for the worker).
+            // The worker running `slow` lets it finish before it exits (and the master waits for the worker). A tick
+            // of `heartbeat` or `echo` may be running beside it.
             draining = dir.read("logs/schedule.log").range(
-                of: #"\[worker \d+\] stopping: waiting for 1 running job\(s\)"#, options: .regularExpression) != nil
+                of: #"\[worker \d+\] stopping: waiting for \d+ running job\(s\)"#, options: .regularExpression) != nil
             if !draining { try await Task.sleep(for: .milliseconds(50)) }
         }
         // On failure, what every process said (app.log holds each one's own lines, the cluster's among them).
@@ -71,10 +72,47 @@ let scheduleConfig = """
         // The running task finished before the process exited, and its lines were flushed.
         #expect(lines.contains("[INFO] schedule.slow - slow done"))
         #expect(lines.contains { $0.range(of: #"\] slow in worker \d+ \(pid \d+\) finished in \d+ ms$"#, options: .regularExpression) != nil })
-        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[worker \d+\] stopping: waiting for 1 running job\(s\)$"#, options: .regularExpression) != nil })
+        #expect(lines.contains { $0.range(of: #"^\[INFO\] schedule - \[worker \d+\] stopping: waiting for \d+ running job\(s\)$"#, options: .regularExpression) != nil })
         #expect(lines.contains(#"[INFO] schedule - [Timer] prodOnly does not run in env "local" (env: prod)"#))
         #expect(!log.contains("never here"))
         #expect(dir.read("logs/app.log").hasSuffix("[INFO] octopus.master - master exiting with status 0 role=master\n"))
+    }
+
+    @Test func aWorkerKilledWhileItFinishesATickAtTheStopHasItsRunRecordedAndTheAgentDoesNotWaitForIt() async throws {
+        let dir = try ScratchDirectory()
+        try dir.config("config.default.yaml", scheduleConfig)
+        let process = try startOctopus(in: dir.path)
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }  // its children die with it
+        // The worker that runs `slow` (it runs until the file `release` exists, which it never does here).
+        let started = #/\] slow started in (worker (\d+) \(pid (\d+)\))/#
+        var runner: (name: String, id: Substring, pid: Int32)?
+        for _ in 0..<400 where runner == nil {
+            if let match = dir.read("logs/schedule.log").firstMatch(of: started), let pid = Int32(match.3) {
+                runner = (String(match.1), match.2, pid)
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let worker = try #require(runner, "\(dir.read("logs/schedule.log"))")
+        process.terminate()
+        var draining = false
+        for _ in 0..<400 where !draining {
+            draining = dir.read("logs/schedule.log").range(
+                of: #"\[worker "# + worker.id + #"\] stopping: waiting for \d+ running job\(s\)"#, options: .regularExpression) != nil
+            if !draining { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(draining, "\(dir.read("logs/schedule.log"))")
+        // Killed while the master waits for it: the agent hears of the death, records the run as failed and stops
+        // without waiting for an outcome that cannot come.
+        kill(worker.pid, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        let log = dir.read("logs/schedule.log")
+        #expect(log.contains("slow in \(worker.name) failed: the worker died"), "\(log)")
+        let app = dir.read("logs/app.log")
+        #expect(app.contains("\(worker.name) exited with signal 9 (SIGKILL)"), "\(app)")
+        #expect(!app.contains("seconds after SIGTERM; sending SIGKILL"), "\(app)")
     }
 
     @Test func runRunsOneTaskNowAndExitsWithItsOutcome() throws {
