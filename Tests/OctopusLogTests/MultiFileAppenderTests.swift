@@ -77,8 +77,8 @@ import Testing
         let appender = try #require(system.appender(named: "multi") as? MultiFileAppender)
         system.logger(label: "quiet").info("first")
         system.logger(label: "busy").info("one")
-        #expect(appender.openFileCount >= 1)
-        // Wait (without a deadline that could fail a slow run) until the idle files are closed.
+        // Wait (without a deadline that could fail a slow run) until the idle files are closed. (How many are open
+        // before that is not asserted: on a loaded machine both may have passed their 20 ms already.)
         while appender.openFileCount > 0 { usleep(5_000) }
         #expect(try contents(dir.file("quiet.log")) == "first\n", "a closed file holds every line")
         system.logger(label: "quiet").info("second")

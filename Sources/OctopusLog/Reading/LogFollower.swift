@@ -156,7 +156,11 @@ public final class LogFollower {
         // A pending file comes before the held ones: wait until it is named (before reading any: a window read
         // now would be read again).
         if fromNothing, pendingUnheld, !waitedTooLong() { return false }
-        let rolled = openRolledFiles()
+        let (rolled, stable) = openRolledFiles()
+        // Names shift at every roll (`.1` is always the newest): a listing that never held still while it was taken
+        // may lack a file or show one twice. Nothing is read from it; it is taken again at the next look, for a
+        // few seconds before it is used as it is.
+        if !stable, !waitedTooLong() { return false }
         var end = rolled.firstIndex { file in held.contains { $0.matches(file) } } ?? rolled.count
         if end == rolled.count, let first = held.first, first.replaced(at: hotPath),
             !pending.contains(first.identity.ino)
@@ -174,6 +178,10 @@ public final class LogFollower {
             window = rolled[..<end]  // all of them are new
         } else if let anchor, let found = rolled[..<end].lastIndex(where: { anchor.matches($0) }) {
             window = rolled[(found + 1)..<end]
+            // Retention removes the oldest files first, so with the anchor still there none after it is gone. With
+            // one file held every file missed lies here: fewer means the listing lacks one (read now, the files
+            // after it would be printed and it never). Look again.
+            if held.count <= 1, unopened > window.count, !waitedTooLong() { return false }
         } else if unopened > 0 {
             window = rolled[max(0, end - unopened)..<end]  // the anchor is gone: the newest ones before the held
         }
@@ -204,9 +212,10 @@ public final class LogFollower {
 
     /// The rolled files, oldest first, each opened, from a listing whose names still named the same files once
     /// all were open: names shift while a roll is finished, and what a name holds can change after the listing.
-    private func openRolledFiles() -> [RolledFile] {
+    private func openRolledFiles() -> (files: [RolledFile], stable: Bool) {
         var files: [RolledFile] = []
-        for _ in 0..<50 {
+        var stable = false
+        for _ in 0..<50 where !stable {
             let set = LogFileSet(path: path, rotation: rotation)
             files = set.files.filter { $0.path != set.hotPath }.compactMap(RolledFile.init)
             let same = files.allSatisfy { file in
@@ -215,14 +224,13 @@ public final class LogFollower {
             }
             // A directory read while names shift can miss a file: a second listing with the same names says none
             // moved meanwhile.
-            if same && files.count == set.files.count - (set.files.last?.path == set.hotPath ? 1 : 0)
+            stable = same && files.count == set.files.count - (set.files.last?.path == set.hotPath ? 1 : 0)
                 && LogFileSet(path: path, rotation: rotation).files == set.files
-            { break }
         }
         // A plain rolled file and its archive side by side (the archive done, the source not yet removed): one.
         let plain = Set(files.filter { !$0.file.compressed }.map(\.file.path))
         files.removeAll { $0.file.compressed && plain.contains(String($0.file.path.dropLast(3))) }
-        return files
+        return (files, stable)
     }
 
     /// Starts the wait for a pending file to be named, or says it lasted too long (5 s).
