@@ -147,7 +147,10 @@ public final class LogFollower {
         } else {
             // Without an anchor the first held file is the one following began with: every file missed came
             // after it, and is looked for once it is printed (it is the anchor then).
-            guard unopened != 0, anchor != nil else { return true }
+            guard unopened != 0, anchor != nil else {
+                waitingSince = nil  // a wait that began earlier has ended
+                return true
+            }
         }
         // Pending files first, then the names: a file pending at the first look is in the listing, or still
         // pending (waited for below); never named unseen in between.
