@@ -351,6 +351,38 @@ int octopus_install_parent_death_handler(void) {
     return sigaction(octopus_parent_death_signal(), &action, NULL);
 }
 
+/* ---------------------------------------------------------------------------------------------------------------
+ * Interrupting a thread blocked in a system call.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+static int interrupt_signal(void) { return SIGRTMIN + 5; }
+
+static void on_interrupt(int sig) { (void)sig; }
+
+static void install_interrupt_handler(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; /* no SA_RESTART: the blocked call returns EINTR */
+    sigaction(interrupt_signal(), &action, NULL);
+}
+
+void octopus_make_interruptible(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_interrupt_handler);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, interrupt_signal());
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+void octopus_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+unsigned long octopus_current_thread(void) { return (unsigned long)pthread_self(); }
+
+int octopus_interrupt_thread(unsigned long thread) { return pthread_kill((pthread_t)thread, interrupt_signal()); }
+
 int octopus_set_parent_death_signal(int sig) {
     return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0);
 }

@@ -9,6 +9,8 @@
 //   invoke ID fail TEXT            → "error ID 30006 …" (the real client throws)
 //   invoke ID raw NAME JSON        → "invoked ID JSON" (by name)
 //   current KEY                    → "current KEY V" or "current KEY -"
+//   close                          → "closed" (the client is closed; the process stays)
+//   threads NAME                   → "threads NAME N": how many of this process's threads are named NAME
 //   quit                           (closes the client and exits 0)
 //
 // and of its own accord: "leading TERM", "following TERM", "lost".
@@ -105,6 +107,16 @@ func runClientMode(directory: String, name: String, board: String) async -> Neve
             }
         case "current" where words.count == 2:
             say("current \(words[1]) \(client.current(words[1]) ?? "-")")
+        case "close":
+            await client.close()
+            say("closed")
+        case "threads" where words.count == 2:
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            let named = tasks.filter { task in
+                let comm = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
+                return comm.trimmingCharacters(in: .newlines) == words[1]
+            }
+            say("threads \(words[1]) \(named.count)")
         case "quit":
             await client.close()
             exit(0)

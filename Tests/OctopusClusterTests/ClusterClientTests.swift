@@ -327,6 +327,47 @@ struct ClusterClientTests {
         for client in clients { await client.end() }
     }
 
+    @Test("A follower that closes its client stops waiting to lead at once (its thread blocked in flock ends), and never leads")
+    func aClosedFollowerStopsWaitingToLead() async throws {
+        let scratch = try Scratch()
+        let board = try BoardServer(path: scratch.path + "/service.sock")
+        defer { board.stop() }
+        try await withClients(2, board: board, in: scratch) { clients in
+            let (leader, follower) = (clients[0], clients[1])
+            #expect(follower.role == "following 1")
+            /// How many of the follower's threads wait to lead, asked now.
+            func waiting() async -> Int? {
+                let asked = ContinuousClock.now
+                follower.send("threads cc-leader-wait")
+                var count: Int?
+                _ = await waitUntil {
+                    count = follower.lines(after: asked).last { $0.line.hasPrefix("threads cc-leader-wait ") }
+                        .flatMap { Int($0.line.split(separator: " ").last ?? "") }
+                    return count != nil
+                }
+                return count
+            }
+            let before = await waiting()
+            #expect(before == 1, "\(follower.lines)")
+            follower.send("close")
+            #expect(await follower.waitFor("closed"))
+            // The thread is done with the lock when the close returns; it may take a moment more to end.
+            var count = await waiting()
+            for _ in 0..<100 where count != 0 {
+                try await Task.sleep(for: .milliseconds(20))
+                count = await waiting()
+            }
+            #expect(count == 0)
+            // The leader leaves: a newcomer leads the next term, the closed client never does.
+            leader.send("quit")
+            #expect(await leader.process.exit.value == .exited(0))
+            let newcomer = try ClientProcess(directory: scratch.path, board: board)
+            #expect(await newcomer.waitFor("leading 2"))
+            #expect(!follower.lines.contains { $0.hasPrefix("leading") })
+            await newcomer.end()
+        }
+    }
+
     @Test("Bad input on the leader's socket — garbage, an oversized frame, a stale term — closes that connection only")
     func badInputClosesOneConnection() async throws {
         let scratch = try Scratch()

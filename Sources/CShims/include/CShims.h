@@ -91,6 +91,17 @@ int octopus_install_parent_death_handler(void);
 /// PR_SET_PDEATHSIG for the calling process.
 int octopus_set_parent_death_signal(int sig);
 
+/// Lets another thread interrupt the calling thread's blocking system calls (`flock`, which no descriptor trick
+/// wakes): installs, once, a handler that does nothing for a real-time signal nothing else uses (without SA_RESTART,
+/// so the call returns EINTR), and unblocks that signal in the calling thread only.
+void octopus_make_interruptible(void);
+/// Names the calling thread (at most 15 bytes), as `ps -L` and /proc/PID/task/TID/comm show it.
+void octopus_name_thread(const char *name);
+/// The calling thread, for ``octopus_interrupt_thread``.
+unsigned long octopus_current_thread(void);
+/// Interrupts a thread that called ``octopus_make_interruptible`` (it must not have exited). 0, or an errno.
+int octopus_interrupt_thread(unsigned long thread);
+
 /// Takes a POSIX write lock on the whole file without waiting. 0, or -1 with errno (EAGAIN/EACCES: held).
 int octopus_lock_file(int fd);
 /// The pid of the process holding a lock on the file, 0 when none, -1 on error.

@@ -407,6 +407,7 @@ public final class ClusterClient<Connection: SharedConnection>: Sendable {
         await leader?.close()
         await follower?.close()
         lock?.release()
+        await lock?.stopWaiting()  // a follower's thread waiting to lead
         for subscriber in subscribers { subscriber.finish() }
         eventSink.finish()
     }

@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 #if canImport(Glibc)
@@ -12,6 +13,9 @@ final class LeaderLock: @unchecked Sendable {
     let termPath: String
     private let lock = NSLock()
     private var fd: Int32 = -1
+    /// The thread blocked in `flock` in ``acquireWaiting(cancelled:)``, while it is (cleared under `lock` before the
+    /// thread ends, so that it is never signalled after it has gone).
+    private var waiter: UInt?
 
     init(base: String) {
         path = base + ".lock"
@@ -24,29 +28,55 @@ final class LeaderLock: @unchecked Sendable {
     }
 
     /// Waits on a thread of its own, blocked in `flock` (the kernel wakes it the moment the holder dies), until the
-    /// lock is this process's; false when `cancelled` says to stop (checked when the wait ends: a cancelled waiter
-    /// that gets the lock gives it straight back, so the thread of a closed client ends with the next leader change).
+    /// lock is this process's; false when `cancelled` says to stop: checked whenever the wait is interrupted
+    /// (``stopWaiting()``) and when it ends (a cancelled waiter that gets the lock gives it straight back).
     func acquireWaiting(cancelled: @escaping @Sendable () -> Bool) async -> Bool {
         await withCheckedContinuation { continuation in
             let thread = Thread { [self] in
+                octopus_name_thread("cc-leader-wait")
+                octopus_make_interruptible()
                 let opened = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
                 guard opened >= 0 else {
                     continuation.resume(returning: false)
                     return
                 }
-                while flock(opened, LOCK_EX) != 0 && errno == EINTR {}
+                lock.withLock { waiter = octopus_current_thread() }
+                var locked = false
+                while !cancelled() {
+                    if flock(opened, LOCK_EX) == 0 {
+                        locked = true
+                        break
+                    }
+                    if errno != EINTR { break }
+                }
                 lock.lock()
-                let keep = !cancelled() && fd < 0
+                waiter = nil
+                let keep = locked && !cancelled() && fd < 0
                 if keep { fd = opened }
                 lock.unlock()
                 if !keep {
-                    flock(opened, LOCK_UN)
+                    if locked { flock(opened, LOCK_UN) }
                     close(opened)
                 }
                 continuation.resume(returning: keep)
             }
             thread.stackSize = 64 * 1024
             thread.start()
+        }
+    }
+
+    /// Ends a wait in ``acquireWaiting(cancelled:)`` whose `cancelled` now says true, and returns once its thread is
+    /// done with the lock file. (A signal can land just before the thread enters `flock`: it is sent again until the
+    /// thread has gone, for up to a second.)
+    func stopWaiting() async {
+        for _ in 0..<200 {
+            let waiting = lock.withLock { () -> Bool in
+                guard let waiter else { return false }
+                _ = octopus_interrupt_thread(waiter)
+                return true
+            }
+            if !waiting { return }
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 
