@@ -221,8 +221,10 @@ final class LogWriter: @unchecked Sendable {
             }
         }
         lastFileCheck = Self.monotonicSeconds()
-        let thread = Thread { [self] in self.run() }
-        thread.name = "octopus-log-writer"
+        let thread = Thread { [self] in
+            octopus_name_thread("octopus-writer")  // (Foundation's `Thread.name` does not reach the OS here)
+            self.run()
+        }
         thread.start()
     }
 

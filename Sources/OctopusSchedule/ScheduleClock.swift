@@ -1,4 +1,5 @@
 public import Foundation
+import CShims
 import Synchronization
 
 /// Wall-clock time for the scheduler: what time it is, and waiting until a time. Injected, so tests move time
@@ -54,8 +55,10 @@ public final class SystemScheduleClock: ScheduleClock, @unchecked Sendable {
         nextID += 1
         if !started {
             started = true
-            let thread = Thread { [self] in self.timerLoop() }
-            thread.name = "octopus-timer"
+            let thread = Thread { [self] in
+                octopus_name_thread("octopus-timer")  // (Foundation's `Thread.name` does not reach the OS here)
+                self.timerLoop()
+            }
             thread.start()
         }
         return nextID

@@ -11,8 +11,10 @@ final class MaintenanceQueue: @unchecked Sendable {
     private var stopped = false
 
     init() {
-        let thread = Thread { [self] in self.run() }
-        thread.name = "octopus-log-maintenance"
+        let thread = Thread { [self] in
+            octopus_name_thread("octopus-maint")  // (Foundation's `Thread.name` does not reach the OS here)
+            self.run()
+        }
         thread.start()
     }
 
