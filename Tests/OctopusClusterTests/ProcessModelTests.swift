@@ -431,6 +431,9 @@ func waitForProcess(_ cluster: RunningCluster, _ match: (ProcessStatus) -> Bool)
             // worker 1 once it is up), none refused.
             let worker1 = try #require(status.processes.first { $0.workerID == 1 })
             kill(worker1.pid, SIGKILL)
+            // From its death on (a connection it took from the queue between the signal and its end dies with it: a
+            // loaded machine can leave that moment long enough for one).
+            #expect(await cluster.waitForLog("worker 1 \\(pid \(worker1.pid)\\) exited"))
             var refused = 0
             var answered = 0
             let end = ContinuousClock.now + .seconds(60)

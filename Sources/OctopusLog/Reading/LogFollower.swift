@@ -152,6 +152,9 @@ public final class LogFollower {
                 return true
             }
         }
+        // Whether the first held file has rolled, looked at before the pending files: if so it is among them, or
+        // named already.
+        let firstRolled = held.first?.replaced(at: hotPath) ?? false
         // Pending files first, then the names: a file pending at the first look is in the listing, or still
         // pending (waited for below); never named unseen in between.
         let pending = pendingFiles()
@@ -202,9 +205,15 @@ public final class LogFollower {
             waitingSince = nil
             return true
         }
-        // Still missing: wait while one of them may be pending (not yet named), up to a few seconds.
-        if pendingUnheld, !waitedTooLong() { return false }
-        if held.count <= 1 || pendingUnheld {
+        // Still missing: wait while one of them may be pending (not yet named) before the first held file, up to a
+        // few seconds. Rolled files are named in the order they rolled, so once the first held file has its name (or
+        // is gone) every pending file came after it: it is printed now, and the files missed after it are looked
+        // for when it is done. (Waiting then stalled a follower behind a writer that kept rolling: a pending file
+        // is there most of the time, and after each wait the files still missed were reported lost.)
+        let firstHeldIsNamed = firstRolled && !pending.contains(held[0].identity.ino)
+        let pendingBeforeFirst = pendingUnheld && !firstHeldIsNamed
+        if pendingBeforeFirst, !waitedTooLong() { return false }
+        if held.count <= 1 || pendingBeforeFirst {
             report("octopus tail: \(unopened) rolled file(s) of \(path) could not be read (removed before tail reached them)")
             opened = created
             unopened = 0
