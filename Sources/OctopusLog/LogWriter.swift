@@ -222,7 +222,7 @@ final class LogWriter: @unchecked Sendable {
         }
         lastFileCheck = Self.monotonicSeconds()
         let thread = Thread { [self] in
-            octopus_name_thread("octopus-writer")  // (Foundation's `Thread.name` does not reach the OS here)
+            octopus_name_thread("octopus-writer")
             self.run()
         }
         thread.start()

@@ -56,7 +56,7 @@ public final class SystemScheduleClock: ScheduleClock, @unchecked Sendable {
         if !started {
             started = true
             let thread = Thread { [self] in
-                octopus_name_thread("octopus-timer")  // (Foundation's `Thread.name` does not reach the OS here)
+                octopus_name_thread("octopus-timer")
                 self.timerLoop()
             }
             thread.start()

@@ -95,7 +95,8 @@ int octopus_set_parent_death_signal(int sig);
 /// wakes): installs, once, a handler that does nothing for a real-time signal nothing else uses (without SA_RESTART,
 /// so the call returns EINTR), and unblocks that signal in the calling thread only.
 void octopus_make_interruptible(void);
-/// Names the calling thread (at most 15 bytes), as `ps -L` and /proc/PID/task/TID/comm show it.
+/// Names the calling thread (at most 15 bytes), as `ps -L`, `top -H` and /proc/PID/task/TID/comm show it. Called
+/// first thing in a thread's body: Foundation's `Thread.name` does not reach the OS on Linux.
 void octopus_name_thread(const char *name);
 /// The calling thread, for ``octopus_interrupt_thread``.
 unsigned long octopus_current_thread(void);

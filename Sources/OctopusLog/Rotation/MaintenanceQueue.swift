@@ -12,7 +12,7 @@ final class MaintenanceQueue: @unchecked Sendable {
 
     init() {
         let thread = Thread { [self] in
-            octopus_name_thread("octopus-maint")  // (Foundation's `Thread.name` does not reach the OS here)
+            octopus_name_thread("octopus-maint")
             self.run()
         }
         thread.start()
