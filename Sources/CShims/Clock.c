@@ -173,8 +173,17 @@ int64_t octopus_realtime_nanoseconds(void) {
     return now;
 }
 
+int octopus_order_stamps_usable(void) {
+    unsigned int eax, ebx, ecx, edx;
+    __asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0x80000001u), "c"(0u));
+    int has_rdtscp = (edx >> 27) & 1;
+    return has_rdtscp && kernel_uses_counter();
+}
+
 #else
 
 int64_t octopus_realtime_nanoseconds(void) { return nanoseconds(CLOCK_REALTIME); }
+
+int octopus_order_stamps_usable(void) { return 0; }
 
 #endif

@@ -54,6 +54,15 @@ public struct WriterOptions: Sendable, Hashable {
     }
 }
 
+/// How tests have a writer behave.
+struct WriterTestOptions {
+    /// Callers claim in their CPU's lane from the first line, rather than once they collide.
+    var lanesFromStart = false
+    /// How long the writer sleeps after swapping the first lane's buffers, before the others' (lines are then
+    /// claimed in old and new buffers at once).
+    var pauseBetweenSwaps: Double = 0
+}
+
 /// What an appender has done, readable at any time from code.
 public struct AppenderCounters: Sendable, Hashable {
     /// Lines written (handed to the kernel).
@@ -99,13 +108,22 @@ enum WriterTarget: Sendable, Hashable {
 /// lines only, with `O_APPEND`, so lines from several processes sharing the file never tear).
 ///
 /// A line takes no lock and one atomic operation: the caller claims a record in the filling buffer with one
-/// compare-and-swap on `state` (the buffer's generation and the bytes claimed in it), copies the line in after an
-/// eight-byte header, and stores the line's length in the header last, with release ordering: that store says the
-/// record is complete. The writer swaps by moving `state` to the next generation (under `lock`, so waiters see a
-/// consistent generation), walks the old buffer's records in the order they were claimed, waiting for any whose
-/// header is not stored yet, moves the lines together over the headers, writes them, and zeroes what was used.
-/// Everything slow (a full buffer, a line larger than a buffer, shutdown, waiting for a write) goes through `lock`;
-/// the file descriptor and error-episode state belong to the writer thread alone.
+/// compare-and-swap on the buffer's state word (its generation and the bytes claimed in it), copies the line in after
+/// a header, and stores the line's length in the header last, with release ordering: that store says the record is
+/// complete. The writer swaps by moving the state to the next generation (under `lock`, so waiters see a consistent
+/// generation), walks the old buffer's records in the order they were claimed, waiting for any whose header is not
+/// stored yet, moves the lines together over the headers, writes them, and zeroes what was used. Everything slow (a
+/// full buffer, a line larger than a buffer, shutdown, waiting for a write) goes through `lock`; the file descriptor
+/// and error-episode state belong to the writer thread alone.
+///
+/// Lanes: callers on several cores claiming in one buffer make its state word and its cache lines travel between the
+/// cores on every line. Once callers keep colliding in their claims, the writer turns on one lane per CPU (a state
+/// word and two buffers each), for good: a caller claims in the lane of the CPU it runs on, and stamps its record with
+/// the CPU's time-stamp counter (RDTSCP, which also says the CPU). The writer swaps every lane at once and writes
+/// the records in stamp order, holding back to its next pass those stamped after the pass began. The file's order is
+/// then the order in which the threads saw each other's lines: each thread's lines in its order, and a line logged
+/// after another thread's line was seen (a lock, a queue, a task that moved to another thread) after it. Only where
+/// the kernel keeps time with that counter (synchronised between CPUs); elsewhere one lane serves.
 final class LogWriter: @unchecked Sendable {
     let target: WriterTarget
     let options: WriterOptions
@@ -117,17 +135,35 @@ final class LogWriter: @unchecked Sendable {
     private let lock = ConditionLock()
     private let dropNotice: @Sendable (Int) -> [UInt8]
 
-    // The buffers, `options.bufferSize` bytes each; the filling one is `buffers[generation & 1]`.
-    private let buffers: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>)
+    /// The lanes: one per CPU (up to `maxLanes`) where stamps order events across CPUs, else one. A caller claims
+    /// its record in the lane of the CPU it runs on, so that callers on different cores do not take turns with one
+    /// claim word and one buffer's cache lines.
+    private let laneCount: Int
+    /// Each lane's state word, `laneStride` bytes apart (a cache line each): the bytes claimed in the lane's filling
+    /// buffer (low 34 bits), the generation (the next 28 bits, the same in every lane while `lock` is free), `closed`
+    /// (bit 62: callers take the slow path, at shutdown or while a line larger than a buffer waits for its turn) and
+    /// `lanesBit` (bit 63).
+    private let laneStates: UnsafeMutableRawPointer
+    /// Two buffers per lane, `capacity` bytes each: lane `l`'s filling one is `laneBuffers[2 * l + generation & 1]`.
+    private let laneBuffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>
     private let capacity: Int
-    /// The bytes claimed in the filling buffer (low 34 bits), its generation (the next 28 bits) and, in the top
-    /// bit below the sign, `closed`: callers take the slow path (shutdown, or a line larger than a buffer waiting
-    /// for its turn).
-    private let state = Atomic<UInt64>(0)
     /// A record: the line's length plus one (zero until the line is in; stored last, with release ordering), the
-    /// number of lines, then the bytes, the whole rounded up to `recordAlignment`.
-    private static let headerSize = 8
+    /// number of lines, the record's order stamp (with several lanes), then the bytes, the whole rounded up to
+    /// `recordAlignment`.
+    private static let headerSize = 16
     private static let recordAlignment = 8
+    private static let laneStride = 64
+    private static let maxLanes = 16
+
+    // Owned by the writer thread, with several lanes: the records of a pass in stamp order, the lines a pass leaves
+    // for the next (stamped after it began), and the bytes it writes.
+    private var ordered: [OrderedRecord] = []
+    private var carried = ByteStore()
+    private var carrying = ByteStore()
+    private var output: UnsafeMutablePointer<UInt8>?
+    /// The bytes claimed in each lane's old buffers, at the pass's swap.
+    private let swappedClaims: UnsafeMutablePointer<Int>
+    private let pauseBetweenSwaps: Double
     /// Set by the writer while it sleeps with an empty buffer, or lets a batch grow: a caller then wakes it.
     private let writerIdle = Atomic<Bool>(false)
     private let writerCoalescing = Atomic<Bool>(false)
@@ -170,6 +206,10 @@ final class LogWriter: @unchecked Sendable {
     private static let offsetMask: UInt64 = (1 << offsetBits) - 1
     private static let generationMask: UInt64 = (1 << 28) - 1
     private static let closedBit: UInt64 = 1 << 62
+    /// In every lane's word once the lanes are on (from the generation the writer turned them on in).
+    private static let lanesBit: UInt64 = 1 << 63
+    /// Claims lost to other callers within one pass that turn the lanes on.
+    private static let collisionsForLanes: UInt64 = 16
 
     /// Opens the target (creating parent directories) and starts the writer thread.
     ///
@@ -180,8 +220,10 @@ final class LogWriter: @unchecked Sendable {
         rotator: Rotator? = nil,
         coordination: RotationCoordination = .alone,
         clock: LogClock = .system,
+        testOptions: WriterTestOptions = WriterTestOptions(),
         dropNotice: @escaping @Sendable (Int) -> [UInt8]
     ) throws(LogSystemError) {
+        self.pauseBetweenSwaps = testOptions.pauseBetweenSwaps
         self.target = target
         self.options = options
         self.rotator = rotator
@@ -192,9 +234,19 @@ final class LogWriter: @unchecked Sendable {
         // Whole records, and lengths that fit the header's 32 bits.
         let capacity = min(max(options.bufferSize, 64), Int(UInt32.max) - 64) / Self.recordAlignment * Self.recordAlignment
         self.capacity = capacity
-        self.buffers = (.allocate(capacity: capacity), .allocate(capacity: capacity))
-        buffers.0.initialize(repeating: 0, count: capacity)
-        buffers.1.initialize(repeating: 0, count: capacity)
+        let laneCount = Self.lanesForThisMachine
+        self.laneCount = laneCount
+        laneStates = UnsafeMutableRawPointer.allocate(
+            byteCount: (laneCount + 1) * Self.laneStride, alignment: Self.laneStride)
+        laneStates.initializeMemory(as: UInt8.self, repeating: 0, count: (laneCount + 1) * Self.laneStride)
+        laneBuffers = .allocate(capacity: 2 * laneCount)
+        swappedClaims = .allocate(capacity: laneCount)
+        swappedClaims.initialize(repeating: 0, count: laneCount)
+        for index in 0..<2 * laneCount {
+            // Zeroed pages the kernel maps on first touch: a lane no thread uses costs no memory.
+            guard let buffer = calloc(capacity, 1) else { fatalError("octopus: cannot allocate a log buffer") }
+            (laneBuffers + index).initialize(to: buffer.assumingMemoryBound(to: UInt8.self))
+        }
         switch target {
         case .descriptor(let descriptor, _):
             fd = descriptor
@@ -221,6 +273,10 @@ final class LogWriter: @unchecked Sendable {
             }
         }
         lastFileCheck = Self.monotonicSeconds()
+        if testOptions.lanesFromStart && laneCount > 1 {
+            octopus_store_u64(laneMode, 1)
+            updateLanes { $0 | Self.lanesBit }
+        }
         let thread = Thread { [self] in
             octopus_name_thread("octopus-writer")
             self.run()
@@ -229,31 +285,69 @@ final class LogWriter: @unchecked Sendable {
     }
 
     deinit {
-        buffers.0.deallocate()
-        buffers.1.deallocate()
+        for index in 0..<2 * laneCount { free(laneBuffers[index]) }
+        laneBuffers.deallocate()
+        laneStates.deallocate()
+        swappedClaims.deallocate()
+        output?.deallocate()
+        carried.deallocate()
+        carrying.deallocate()
     }
+
+    /// One lane per CPU where records can carry an order stamp, else one.
+    static let lanesForThisMachine: Int = {
+        guard octopus_order_stamps_usable() != 0 else { return 1 }
+        return min(max(sysconf(Int32(_SC_NPROCESSORS_CONF)), 1), maxLanes)
+    }()
+
+    /// Lane `lane`'s state word (the first cache line holds the mode word and the collision count instead).
+    @inline(__always)
+    private func laneState(_ lane: Int) -> UnsafeMutableRawPointer { laneStates + (lane &+ 1) &* Self.laneStride }
+
+    /// Nonzero once callers claim in their CPU's lane (read by every caller, written once).
+    private var laneMode: UnsafeMutableRawPointer { laneStates }
+    /// Claims lost to another caller's claim in lane 0 since the writer last looked (one lane only).
+    private var collisions: UnsafeMutableRawPointer { laneStates + 8 }
+
+    /// Whether callers claim in their CPU's lane.
+    var lanesOn: Bool { octopus_load_u64(laneMode) != 0 }
 
     /// Copies one or more whole lines into the buffer. With `durable`, returns only once they are written (and
     /// `fdatasync`ed when the options say so).
     func submit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int = 1, durable: Bool = false) {
         let size = UInt64(Self.recordSize(bytes.count))
-        var word = state.load(ordering: .relaxed)
+        var lanes = octopus_load_u64(laneMode) != 0
+        var lane = 0
+        var stamp: UInt64 = 0
+        if lanes { (stamp, lane) = laneAndStamp() }
+        var state = laneState(lane)
+        var word = octopus_load_u64(state)
         while true {
+            if word & Self.lanesBit != 0 && !lanes {
+                // The writer has just turned the lanes on: claim as they ask.
+                lanes = true
+                (stamp, lane) = laneAndStamp()
+                state = laneState(lane)
+                word = octopus_load_u64(state)
+                continue
+            }
             let claimed = word & Self.offsetMask
             guard word & Self.closedBit == 0, claimed + size <= UInt64(capacity) else {
-                guard let retry = slowSubmit(bytes, lines: lines, durable: durable) else { return }
+                guard let retry = slowSubmit(bytes, lines: lines, durable: durable, lane: lane) else { return }
                 word = retry
                 continue
             }
-            let (exchanged, original) = state.compareExchange(
-                expected: word, desired: word + size, ordering: .sequentiallyConsistent)
-            if !exchanged {
-                word = original
+            var found = word
+            if !octopus_compare_exchange_u64(state, &found, word + size) {
+                // Another caller claimed at the same moment (not the writer's swap): count it, while one lane serves.
+                if !lanes && laneCount > 1 && (found ^ word) >> Self.offsetBits == 0 { octopus_add_u64(collisions, 1) }
+                word = found
                 continue
             }
             let generation = word >> Self.offsetBits & Self.generationMask
-            let record = (generation & 1 == 0 ? buffers.0 : buffers.1) + Int(claimed)
+            let record = laneBuffers[lane &* 2 &+ Int(generation & 1)] + Int(claimed)
             UnsafeMutableRawPointer(record + 4).storeBytes(of: UInt32(truncatingIfNeeded: lines), as: UInt32.self)
+            if lanes { UnsafeMutableRawPointer(record + 8).storeBytes(of: stamp, as: UInt64.self) }
             if let source = bytes.baseAddress { (record + Self.headerSize).update(from: source, count: bytes.count) }
             octopus_store_release_u32(record, UInt32(bytes.count + 1))
             // The next lines' place is in the other core's cache (the writer cleared it) or further: have it on its
@@ -272,6 +366,14 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
+    /// The order stamp of a record claimed now and the lane of the CPU the caller runs on (one instruction gives both).
+    @inline(__always)
+    private func laneAndStamp() -> (UInt64, Int) {
+        var cpu: UInt32 = 0
+        let stamp = octopus_order_stamp_and_cpu(&cpu)
+        return (stamp, Int(cpu) % laneCount)
+    }
+
     /// The bytes a line of `count` bytes takes in a buffer.
     @inline(__always)
     private static func recordSize(_ count: Int) -> Int {
@@ -280,7 +382,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// A line that cannot be claimed at once: the buffer is full, the line is larger than a buffer, or the writer is
     /// closed. Returns the state to try again from, or `nil` when the line is done with (dropped, or written).
-    private func slowSubmit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int, durable: Bool) -> UInt64? {
+    private func slowSubmit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int, durable: Bool, lane: Int) -> UInt64? {
         lock.lock()
         defer { lock.unlock() }
         while true {
@@ -288,7 +390,7 @@ final class LogWriter: @unchecked Sendable {
                 counters.drops += lines
                 return nil
             }
-            let word = state.load(ordering: .sequentiallyConsistent)
+            let word = octopus_load_u64(laneState(lane))
             let claimed = word & Self.offsetMask
             if word & Self.closedBit != 0 {
                 // Another caller's oversized line is being written: wait for its turn to end.
@@ -328,15 +430,22 @@ final class LogWriter: @unchecked Sendable {
         waiters -= 1
     }
 
-    private func setClosed(_ closed: Bool) {
-        var word = state.load(ordering: .relaxed)
-        while true {
-            let desired = closed ? word | Self.closedBit : word & ~Self.closedBit
-            let (exchanged, original) = state.compareExchange(
-                expected: word, desired: desired, ordering: .sequentiallyConsistent)
-            if exchanged { return }
-            word = original
+    /// Replaces every lane's state word with `change(word)`.
+    private func updateLanes(_ change: (UInt64) -> UInt64) {
+        for lane in 0..<laneCount {
+            let state = laneState(lane)
+            var word = octopus_load_u64(state)
+            while !octopus_compare_exchange_u64(state, &word, change(word)) {}
         }
+    }
+
+    private func setClosed(_ closed: Bool) {
+        updateLanes { closed ? $0 | Self.closedBit : $0 & ~Self.closedBit }
+    }
+
+    /// Lock held: the most bytes claimed in any lane's filling buffer.
+    private var mostClaimed: UInt64 {
+        (0..<laneCount).reduce(0) { max($0, octopus_load_u64(laneState($1)) & Self.offsetMask) }
     }
 
     /// Whether `generation` has been written (generations wrap; the writer is never half the range behind).
@@ -359,9 +468,9 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
-    /// The generation of the buffer filling now.
+    /// Lock held: the generation of the buffers filling now.
     private var fillingGeneration: UInt64 {
-        state.load(ordering: .sequentiallyConsistent) >> Self.offsetBits & Self.generationMask
+        octopus_load_u64(laneState(0)) >> Self.offsetBits & Self.generationMask
     }
 
     /// Returns once every line submitted before the call has been written.
@@ -429,7 +538,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// Lock held: whether there is nothing to do until a caller or the clock says so.
     private func hasNoWork() -> Bool {
-        state.load(ordering: .sequentiallyConsistent) & Self.offsetMask == 0 && !stopping && !passRequested
+        mostClaimed == 0 && carried.count == 0 && !stopping && !passRequested
             && !reopenRequested && !rollRequested && !sizeCheckRequested && !fsyncRequested
             && !(unreportedDrops > 0 && waiters > 0) && !periodEnded()
     }
@@ -456,7 +565,7 @@ final class LogWriter: @unchecked Sendable {
             // for room in a full buffer are not: the swap that woke them gave them an empty one, and one that finds
             // it full again wakes the writer. Counting them, a writer descheduled while four threads log on two
             // cores went on for a hundred thousand passes of ~25 lines, until the woken callers had run.)
-            let claimedNow = state.load(ordering: .sequentiallyConsistent) & Self.offsetMask
+            let claimedNow = mostClaimed
             if options.batchDelay > 0, claimedNow > 0, claimedNow < UInt64(capacity / 2),
                 !passRequested, !stopping, !reopenRequested, oversizedLine == nil
             {
@@ -464,18 +573,35 @@ final class LogWriter: @unchecked Sendable {
                 lock.waitForWork(seconds: options.batchDelay)
                 writerCoalescing.store(false, ordering: .relaxed)
             }
-            // Swap: later lines go to the other buffer (kept closed while an oversized line waits).
-            var word = state.load(ordering: .relaxed)
-            while true {
-                let next = (word >> Self.offsetBits &+ 1) & Self.generationMask
-                let (exchanged, original) = state.compareExchange(
-                    expected: word, desired: next << Self.offsetBits | word & Self.closedBit,
-                    ordering: .sequentiallyConsistent)
-                if exchanged { break }
-                word = original
+            // With several lanes, the pass writes the records stamped before this moment, in stamp order; those
+            // stamped after it (claimed between this moment and their lane's swap) wait for the next pass.
+            let passStamp = laneCount > 1 ? octopus_order_stamp_fenced() : 0
+            // Callers that keep claiming at the same moment as others turn the lanes on, for good, from the next
+            // generation (a process that logs from one thread at a time keeps one lane, and stamps nothing).
+            if laneCount > 1, octopus_load_u64(laneMode) == 0, octopus_load_u64(collisions) >= Self.collisionsForLanes {
+                octopus_store_u64(laneMode, 1)
             }
-            let generation = word >> Self.offsetBits & Self.generationMask
-            let claimed = word & Self.offsetMask
+            if octopus_load_u64(collisions) != 0 { octopus_store_u64(collisions, 0) }
+            // Swap: later lines go to the other buffers (kept closed while an oversized line waits). Lane 0 first: in
+            // the pass that turns the lanes on, a line claimed in any lane's new buffer was claimed after lane 0 was
+            // swapped, so no line logged after it is in lane 0's old buffer (which holds that generation's lines,
+            // unstamped, written in the order they were claimed).
+            let generation = fillingGeneration
+            let lanesOn = octopus_load_u64(laneMode) != 0
+            let nextWord = ((generation &+ 1) & Self.generationMask) << Self.offsetBits | (lanesOn ? Self.lanesBit : 0)
+            var mostClaimedInPass = 0
+            var passUsedLanes = false
+            for lane in 0..<laneCount {
+                let state = laneState(lane)
+                var word = octopus_load_u64(state)
+                while !octopus_compare_exchange_u64(state, &word, nextWord | word & Self.closedBit) {}
+                if lane == 0 {
+                    passUsedLanes = word & Self.lanesBit != 0
+                    if pauseBetweenSwaps > 0 { usleep(UInt32(pauseBetweenSwaps * 1e6)) }
+                }
+                swappedClaims[lane] = Int(word & Self.offsetMask)
+                mostClaimedInPass = max(mostClaimedInPass, swappedClaims[lane])
+            }
             let oversized = oversizedLine
             let oversizedCount = oversizedLines
             let wantsFsync = fsyncRequested
@@ -492,37 +618,13 @@ final class LogWriter: @unchecked Sendable {
             // Report drops once the pressure has eased (this batch is under half the buffer), when someone waits,
             // on shutdown, or at least once a second while drops go on.
             if unreportedDrops > 0
-                && (claimed < UInt64(capacity / 2) || waiters > 0 || isFinal
+                && (mostClaimedInPass < capacity / 2 || waiters > 0 || isFinal
                     || Self.monotonicSeconds() - firstUnreportedDrop >= 1)
             {
                 noticeCount = unreportedDrops
                 unreportedDrops = 0
             }
             lock.unlock()
-
-            // Walk the records claimed in the old buffer, in order, waiting for each to be complete, and move the
-            // lines together over the headers.
-            let base = generation & 1 == 0 ? buffers.0 : buffers.1
-            var lines = 0
-            var read = 0
-            var lineBytes = 0
-            while read < Int(claimed) {
-                var header = octopus_load_acquire_u32(base + read)
-                var spins = 0
-                while header == 0 {
-                    spins += 1
-                    if spins > 64 { sched_yield() }
-                    header = octopus_load_acquire_u32(base + read)
-                }
-                let count = Int(header) - 1
-                lines += Int(UnsafeRawPointer(base + read + 4).load(as: UInt32.self))
-                if count > 0 {
-                    UnsafeMutableRawPointer(base + lineBytes).copyMemory(from: base + read + Self.headerSize, byteCount: count)
-                }
-                lineBytes += count
-                read += Self.recordSize(count)
-            }
-            let batch = UnsafeBufferPointer(start: base, count: lineBytes)
 
             // A follower told to reopen takes up the current period first: the old period's file is being archived.
             if reopen, coordination.isFollower, periodEnded() { rollForPeriod() }
@@ -536,7 +638,29 @@ final class LogWriter: @unchecked Sendable {
                 result = merge(result, writeRotating(bytes))
                 written += bytes.count
             }
-            write(batch)
+            let fillingIndex = Int(generation & 1)
+            var lines = 0
+            if !passUsedLanes && carried.count == 0 {
+                // Walk the records claimed in the old buffer, in order, waiting for each to be complete, and move
+                // the lines together over the headers.
+                let base = laneBuffers[fillingIndex]
+                var read = 0
+                var lineBytes = 0
+                while read < swappedClaims[0] {
+                    let count = Int(Self.awaitRecord(base + read)) - 1
+                    lines += Int(UnsafeRawPointer(base + read + 4).load(as: UInt32.self))
+                    if count > 0 {
+                        UnsafeMutableRawPointer(base + lineBytes).copyMemory(
+                            from: base + read + Self.headerSize, byteCount: count)
+                    }
+                    lineBytes += count
+                    read += Self.recordSize(count)
+                }
+                write(UnsafeBufferPointer(start: base, count: lineBytes))
+            } else {
+                lines = writeInStampOrder(
+                    generationIndex: fillingIndex, before: isFinal || oversized != nil ? .max : passStamp, write)
+            }
             if let oversized {
                 oversized.withUnsafeBufferPointer { write($0) }
                 lines += oversizedCount
@@ -549,8 +673,10 @@ final class LogWriter: @unchecked Sendable {
                 refreshFileSize()
                 if fileSize > maxSize { roll(bySize: true) }
             }
-            // Empty headers for the buffer's next use (lines moved over them left their bytes there).
-            base.update(repeating: 0, count: Int(claimed))
+            // Empty headers for the buffers' next use (lines moved over them left their bytes there).
+            for lane in 0..<laneCount {
+                laneBuffers[2 &* lane &+ fillingIndex].update(repeating: 0, count: swappedClaims[lane])
+            }
 
             lock.lock()
             switch result {
@@ -564,16 +690,16 @@ final class LogWriter: @unchecked Sendable {
                 counters.writeErrors += 1
                 counters.lostLines += lines
             }
-            writtenGeneration = generation
-            if wantsFsync { syncedGeneration = generation }
+            // Lines left for the next pass: the buffers' generation is not all written yet.
+            let done = carried.count == 0 ? generation : (generation &- 1) & Self.generationMask
+            writtenGeneration = done
+            if wantsFsync { syncedGeneration = done }
             if oversized != nil {
                 oversizedLine = nil
                 if !stopping { setClosed(false) }
             }
             if waiters > 0 { lock.broadcastProgress() }
-            if isFinal && state.load(ordering: .sequentiallyConsistent) & Self.offsetMask == 0
-                && oversizedLine == nil
-            {
+            if isFinal && mostClaimed == 0 && carried.count == 0 && oversizedLine == nil {
                 break
             }
         }
@@ -587,6 +713,73 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private enum WriteResult { case written, failed }
+
+    /// Waits until the record at `record` is complete; returns its header (the line's length plus one).
+    @inline(__always)
+    private static func awaitRecord(_ record: UnsafeMutablePointer<UInt8>) -> UInt32 {
+        var header = octopus_load_acquire_u32(record)
+        var spins = 0
+        while header == 0 {
+            spins += 1
+            if spins > 64 { sched_yield() }
+            header = octopus_load_acquire_u32(record)
+        }
+        return header
+    }
+
+    /// With several lanes: writes the records of the lanes' old buffers (generation parity `generationIndex`) and
+    /// those left by the last pass, in stamp order, up to the stamp `before`; keeps the later ones for the next pass.
+    /// Returns the number of lines written.
+    ///
+    /// Stamps order the lines as the threads that wrote them saw each other: a caller stamps its record after
+    /// claiming it, so a record stamped before the pass began was claimed before the pass swapped its lane, and is
+    /// here; and a line logged after another thread's line was seen is stamped later. Keeping back what was stamped
+    /// after the pass began keeps that order across passes (such a record may follow a line that is in a newer buffer).
+    private func writeInStampOrder(
+        generationIndex: Int, before passStamp: UInt64, _ write: (UnsafeBufferPointer<UInt8>) -> Void
+    ) -> Int {
+        ordered.removeAll(keepingCapacity: true)
+        var inOrder = true
+        var last: UInt64 = 0
+        func collect(_ base: UnsafeMutablePointer<UInt8>, _ claimed: Int) {
+            var read = 0
+            while read < claimed {
+                let count = Int(Self.awaitRecord(base + read)) - 1
+                let stamp = UnsafeRawPointer(base + read + 8).load(as: UInt64.self)
+                if stamp < last { inOrder = false }
+                last = stamp
+                ordered.append(OrderedRecord(stamp: stamp, record: UnsafePointer(base + read)))
+                read += Self.recordSize(count)
+            }
+        }
+        if let base = carried.base { collect(base, carried.count) }
+        for lane in 0..<laneCount where swappedClaims[lane] > 0 {
+            collect(laneBuffers[2 &* lane &+ generationIndex], swappedClaims[lane])
+        }
+        if !inOrder { ordered.sort { $0.stamp < $1.stamp } }
+        let out = output ?? UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        output = out
+        var used = 0
+        var lines = 0
+        for entry in ordered {
+            let count = Int(UnsafeRawPointer(entry.record).load(as: UInt32.self)) - 1
+            if entry.stamp > passStamp {
+                carrying.append(entry.record, Self.recordSize(count))
+                continue
+            }
+            lines += Int(UnsafeRawPointer(entry.record + 4).load(as: UInt32.self))
+            if used + count > capacity {
+                write(UnsafeBufferPointer(start: out, count: used))
+                used = 0
+            }
+            (out + used).update(from: entry.record + Self.headerSize, count: count)
+            used += count
+        }
+        write(UnsafeBufferPointer(start: out, count: used))
+        carried.removeAll()
+        swap(&carried, &carrying)
+        return lines
+    }
 
     /// Writes all of `bytes`, retrying on interruption and short writes. A failure is reported on stderr once per
     /// episode (and its end once writing works again); it never throws or crashes.
@@ -805,4 +998,31 @@ final class LogWriter: @unchecked Sendable {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+}
+
+/// A record of a lane's buffer (or of the lines a pass left), by its order stamp.
+private struct OrderedRecord {
+    var stamp: UInt64
+    var record: UnsafePointer<UInt8>
+}
+
+/// Growable raw bytes owned by the writer thread (records a pass leaves for the next).
+private struct ByteStore {
+    private(set) var base: UnsafeMutablePointer<UInt8>?
+    private(set) var count = 0
+    private var capacity = 0
+
+    mutating func append(_ bytes: UnsafePointer<UInt8>, _ size: Int) {
+        if count + size > capacity {
+            capacity = max(4096, (count + size) * 2)
+            guard let grown = realloc(base, capacity) else { fatalError("octopus: cannot allocate \(capacity) bytes") }
+            base = grown.assumingMemoryBound(to: UInt8.self)
+        }
+        (base! + count).update(from: bytes, count: size)
+        count += size
+    }
+
+    mutating func removeAll() { count = 0 }
+
+    func deallocate() { free(base) }
 }

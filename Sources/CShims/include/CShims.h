@@ -133,6 +133,58 @@ static inline void octopus_prefetch_for_write(const void *address) {
 static inline uint32_t octopus_load_acquire_u32(const void *address) {
     return __atomic_load_n((const uint32_t *)address, __ATOMIC_ACQUIRE);
 }
+/// A 64-bit word in raw memory (8-byte aligned), read and changed atomically; every operation sequentially consistent.
+static inline uint64_t octopus_load_u64(const void *address) {
+    return __atomic_load_n((const uint64_t *)address, __ATOMIC_SEQ_CST);
+}
+static inline void octopus_store_u64(void *address, uint64_t value) {
+    __atomic_store_n((uint64_t *)address, value, __ATOMIC_SEQ_CST);
+}
+static inline void octopus_add_u64(void *address, uint64_t value) {
+    __atomic_fetch_add((uint64_t *)address, value, __ATOMIC_SEQ_CST);
+}
+/// Replaces `*expected` at `address` with `desired`; false (and `*expected` the value found) when it was not there.
+static inline _Bool octopus_compare_exchange_u64(void *address, uint64_t *expected, uint64_t desired) {
+    return __atomic_compare_exchange_n((uint64_t *)address, expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+#endif
+
+#ifndef OCTOPUS_CSHIMS_ORDER_H
+#define OCTOPUS_CSHIMS_ORDER_H
+#include <stdint.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+/// A stamp that orders events between threads, and the CPU the caller runs on (it may be moved right after). A
+/// stamp taken by a thread after it has seen what another thread wrote is larger than every stamp that thread took
+/// before writing it: the time-stamp counter read with RDTSCP, which waits until every earlier load is globally
+/// visible and lets no later store become visible before it; the CPU is what Linux keeps in TSC_AUX. Use only where
+/// `octopus_order_stamps_usable` says so.
+static inline uint64_t octopus_order_stamp_and_cpu(uint32_t *cpu) {
+#if defined(__x86_64__)
+    unsigned int aux;
+    uint64_t stamp = __rdtscp(&aux);
+    *cpu = aux & 0xfff;
+    return stamp;
+#else
+    *cpu = 0;
+    return 0;
+#endif
+}
+/// An order stamp (see `octopus_order_stamp_and_cpu`), after which no later instruction starts until it is read.
+static inline uint64_t octopus_order_stamp_fenced(void) {
+#if defined(__x86_64__)
+    unsigned int aux;
+    uint64_t stamp = __rdtscp(&aux);
+    _mm_lfence();
+    return stamp;
+#else
+    return 0;
+#endif
+}
+/// Whether `octopus_order_stamp_and_cpu` orders events across CPUs here: an x86-64 CPU whose counter the kernel keeps time
+/// with (clocksource "tsc": constant rate, synchronised between CPUs) and that has RDTSCP.
+int octopus_order_stamps_usable(void);
 #endif
 
 #ifndef OCTOPUS_CSHIMS_CLOCK_H

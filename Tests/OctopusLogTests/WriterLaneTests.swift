@@ -1,0 +1,132 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import OctopusLog
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body` on `count` threads of their own (not the cooperative pool's), all begun together; returns when every
+/// one has ended.
+private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let done = DispatchGroup()
+    let start = DispatchSemaphore(value: 0)
+    for index in 0..<count {
+        done.enter()
+        Thread {
+            start.wait()
+            body(index)
+            done.leave()
+        }.start()
+    }
+    for _ in 0..<count { start.signal() }
+    done.wait()
+}
+
+private func writer(_ path: String, _ options: WriterOptions, _ testOptions: WriterTestOptions = WriterTestOptions())
+    throws -> LogWriter
+{
+    try LogWriter(
+        target: .file(path), options: options, testOptions: testOptions,
+        dropNotice: { Array("dropped \($0)\n".utf8) })
+}
+
+private func submit(_ writer: LogWriter, _ line: String, durable: Bool = false) {
+    var line = line
+    line.withUTF8 { writer.submit($0, durable: durable) }
+}
+
+/// The writer's lanes: where stamps order events across CPUs, a caller claims its line's place in the lane of the CPU
+/// it runs on; the writer writes the lanes' lines in stamp order. These tests turn the lanes on from the first line
+/// (in use they come on when callers collide), and check the orders a reader of the file relies on.
+@Suite struct WriterLaneTests {
+    /// A line logged after another thread's line was seen comes after it in the file: four threads pass a token
+    /// round, each logging one line per turn, so the file's order is the token's. Durable lines, flushes and lines
+    /// larger than a buffer (written apart from the buffers) are mixed in.
+    ///
+    /// With `pauseBetweenSwaps`, the writer swaps the first lane's buffers, then waits before the others': a line
+    /// can then be claimed in a new buffer and the next, logged after it on another CPU, in an old one. Lines stamped
+    /// after the pass began wait for the next pass, or the second would be written first.
+    @Test(arguments: [0, 0.0005])
+    func linesHandedFromThreadToThreadAreWrittenInTheOrderTheyWereLogged(pauseBetweenSwaps: Double) throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("relay.log")
+        let writer = try writer(
+            path, WriterOptions(bufferSize: 16 * 1024),
+            WriterTestOptions(lanesFromStart: true, pauseBetweenSwaps: pauseBetweenSwaps))
+        #expect(writer.lanesOn == (LogWriter.lanesForThisMachine > 1))
+        let threads = 4
+        let total = 20_000
+        let oversized = String(repeating: "o", count: 20 * 1024)
+        let token = Atomic<Int>(0)
+        onThreads(threads) { t in
+            var next = t
+            while next < total {
+                while token.load(ordering: .acquiring) != next { sched_yield() }
+                if next % 4_001 == 0 {
+                    submit(writer, "\(next) \(oversized)\n")
+                } else {
+                    submit(writer, "\(next) relayed\n", durable: next % 997 == 0)
+                }
+                if next % 1_499 == 0 { writer.flush() }
+                token.store(next + 1, ordering: .releasing)
+                next += threads
+            }
+        }
+        writer.shutdown()
+        let lines = try fileLines(path)
+        #expect(lines.count == total)
+        let outOfOrder = lines.enumerated().filter { index, line in
+            line.split(separator: " ").first.flatMap { Int($0) } != index
+        }
+        #expect(outOfOrder.isEmpty, "first lines out of order: \(outOfOrder.prefix(3).map { ($0.offset, $0.element.prefix(40)) })")
+        #expect(writer.currentCounters.lines == total)
+    }
+
+    /// Each thread's lines in its order, none lost, doubled or torn, with the lanes on and a buffer small enough that
+    /// callers wait for room.
+    @Test(arguments: [false, true])
+    func fourThreadsEachLineOnceWholeAndInOrder(lanesFromStart: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("lanes.log")
+        let writer = try writer(
+            path, WriterOptions(bufferSize: 8 * 1024), WriterTestOptions(lanesFromStart: lanesFromStart))
+        let threads = 4
+        let perThread = 50_000
+        let padding = String(repeating: "x", count: 60)
+        onThreads(threads) { t in
+            for i in 0..<perThread { submit(writer, "t=\(t) i=\(i) \(padding)\n", durable: i % 10_007 == 0) }
+        }
+        writer.shutdown()
+        let lines = try fileLines(path)
+        #expect(lines.count == threads * perThread)
+        var next = [Int](repeating: 0, count: threads)
+        var malformed = 0
+        for line in lines {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, parts[2] == padding, let t = Int(parts[0].dropFirst(2)),
+                let i = Int(parts[1].dropFirst(2)), (0..<threads).contains(t), next[t] == i
+            else {
+                malformed += 1
+                continue
+            }
+            next[t] += 1
+        }
+        #expect(malformed == 0)
+        #expect(next == [Int](repeating: perThread, count: threads))
+        #expect(writer.currentCounters.lines == threads * perThread)
+    }
+
+    /// A process that logs from one thread at a time keeps one lane: nothing collides, so nothing is stamped.
+    @Test func oneThreadKeepsOneLane() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("one.log")
+        let writer = try writer(path, WriterOptions(bufferSize: 8 * 1024))
+        for i in 0..<100_000 { submit(writer, "line \(i)\n") }
+        writer.shutdown()
+        #expect(!writer.lanesOn)
+        #expect(try fileLines(path).count == 100_000)
+    }
+}
