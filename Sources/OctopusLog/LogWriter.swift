@@ -148,9 +148,10 @@ final class LogWriter: @unchecked Sendable {
     private let laneBuffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>
     private let capacity: Int
     /// A record: the line's length plus one (zero until the line is in; stored last, with release ordering), the
-    /// number of lines, the record's order stamp (with several lanes), then the bytes, the whole rounded up to
+    /// number of lines, the record's order stamp (once the lanes are on), then the bytes, the whole rounded up to
     /// `recordAlignment`.
-    private static let headerSize = 16
+    private static let headerSize = 8
+    private static let stampedHeaderSize = 16
     private static let recordAlignment = 8
     private static let laneStride = 64
     private static let maxLanes = 16
@@ -315,8 +316,8 @@ final class LogWriter: @unchecked Sendable {
     /// Copies one or more whole lines into the buffer. With `durable`, returns only once they are written (and
     /// `fdatasync`ed when the options say so).
     func submit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int = 1, durable: Bool = false) {
-        let size = UInt64(Self.recordSize(bytes.count))
         var lanes = octopus_load_u64(laneMode) != 0
+        var size = UInt64(Self.recordSize(bytes.count, stamped: lanes))
         var lane = 0
         var stamp: UInt64 = 0
         if lanes { (stamp, lane) = laneAndStamp() }
@@ -326,6 +327,7 @@ final class LogWriter: @unchecked Sendable {
             if word & Self.lanesBit != 0 && !lanes {
                 // The writer has just turned the lanes on: claim as they ask.
                 lanes = true
+                size = UInt64(Self.recordSize(bytes.count, stamped: true))
                 (stamp, lane) = laneAndStamp()
                 state = laneState(lane)
                 word = octopus_load_u64(state)
@@ -348,7 +350,9 @@ final class LogWriter: @unchecked Sendable {
             let record = laneBuffers[lane &* 2 &+ Int(generation & 1)] + Int(claimed)
             UnsafeMutableRawPointer(record + 4).storeBytes(of: UInt32(truncatingIfNeeded: lines), as: UInt32.self)
             if lanes { UnsafeMutableRawPointer(record + 8).storeBytes(of: stamp, as: UInt64.self) }
-            if let source = bytes.baseAddress { (record + Self.headerSize).update(from: source, count: bytes.count) }
+            if let source = bytes.baseAddress {
+                (record + (lanes ? Self.stampedHeaderSize : Self.headerSize)).update(from: source, count: bytes.count)
+            }
             octopus_store_release_u32(record, UInt32(bytes.count + 1))
             // The next lines' place is in the other core's cache (the writer cleared it) or further: have it on its
             // way while this caller does other work, rather than wait for it in the next copy.
@@ -376,8 +380,8 @@ final class LogWriter: @unchecked Sendable {
 
     /// The bytes a line of `count` bytes takes in a buffer.
     @inline(__always)
-    private static func recordSize(_ count: Int) -> Int {
-        (headerSize + count + recordAlignment - 1) / recordAlignment * recordAlignment
+    private static func recordSize(_ count: Int, stamped: Bool) -> Int {
+        ((stamped ? stampedHeaderSize : headerSize) + count + recordAlignment - 1) / recordAlignment * recordAlignment
     }
 
     /// A line that cannot be claimed at once: the buffer is full, the line is larger than a buffer, or the writer is
@@ -397,7 +401,7 @@ final class LogWriter: @unchecked Sendable {
                 waitForProgress()
                 continue
             }
-            if Self.recordSize(bytes.count) > capacity {
+            if Self.recordSize(bytes.count, stamped: true) > capacity {
                 // Larger than a buffer: close the buffers to other callers, and have the writer write this line
                 // after what was claimed before it.
                 oversizedLine = Array(bytes)
@@ -410,7 +414,8 @@ final class LogWriter: @unchecked Sendable {
                 if durable { waitForGeneration(generation, synced: options.fsync) }
                 return nil
             }
-            guard claimed + UInt64(Self.recordSize(bytes.count)) > UInt64(capacity) else { return word }
+            guard claimed + UInt64(Self.recordSize(bytes.count, stamped: word & Self.lanesBit != 0)) > UInt64(capacity)
+            else { return word }
             // Full: the writer is writing the other buffer, or about to swap this one.
             if options.overflow == .drop {
                 counters.drops += lines
@@ -654,7 +659,7 @@ final class LogWriter: @unchecked Sendable {
                             from: base + read + Self.headerSize, byteCount: count)
                     }
                     lineBytes += count
-                    read += Self.recordSize(count)
+                    read += Self.recordSize(count, stamped: false)
                 }
                 write(UnsafeBufferPointer(start: base, count: lineBytes))
             } else {
@@ -749,7 +754,7 @@ final class LogWriter: @unchecked Sendable {
                 if stamp < last { inOrder = false }
                 last = stamp
                 ordered.append(OrderedRecord(stamp: stamp, record: UnsafePointer(base + read)))
-                read += Self.recordSize(count)
+                read += Self.recordSize(count, stamped: true)
             }
         }
         if let base = carried.base { collect(base, carried.count) }
@@ -764,7 +769,7 @@ final class LogWriter: @unchecked Sendable {
         for entry in ordered {
             let count = Int(UnsafeRawPointer(entry.record).load(as: UInt32.self)) - 1
             if entry.stamp > passStamp {
-                carrying.append(entry.record, Self.recordSize(count))
+                carrying.append(entry.record, Self.recordSize(count, stamped: true))
                 continue
             }
             lines += Int(UnsafeRawPointer(entry.record + 4).load(as: UInt32.self))
@@ -772,7 +777,7 @@ final class LogWriter: @unchecked Sendable {
                 write(UnsafeBufferPointer(start: out, count: used))
                 used = 0
             }
-            (out + used).update(from: entry.record + Self.headerSize, count: count)
+            (out + used).update(from: entry.record + Self.stampedHeaderSize, count: count)
             used += count
         }
         write(UnsafeBufferPointer(start: out, count: used))
