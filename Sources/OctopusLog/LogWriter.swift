@@ -17,7 +17,9 @@ public enum OverflowPolicy: String, Sendable, CaseIterable {
 
 /// How a writer buffers and writes.
 public struct WriterOptions: Sendable, Hashable {
-    /// The size of each of the writer's two buffers, in bytes. Memory used is at most twice this, plus one line.
+    /// The size of each of the writer's two buffers, in bytes. Memory used is at most twice this, plus one line; once
+    /// the per-CPU lanes are on (several threads logging at once), each lane's buffers take an equal share of this
+    /// size, and memory used is at most about four times it (the first buffers keep their pages), plus 256 KiB.
     public var bufferSize: Int
     public var overflow: OverflowPolicy
     /// Whether a durable write (an event at or above the appender's `syncLevel`) is also `fdatasync`ed, so it
@@ -146,7 +148,10 @@ final class LogWriter: @unchecked Sendable {
     private let laneStates: UnsafeMutableRawPointer
     /// Two buffers per lane, `capacity` bytes each: lane `l`'s filling one is `laneBuffers[2 * l + generation & 1]`.
     private let laneBuffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>
+    /// The size of lane 0's buffers, where every line goes until the lanes are on.
     private let capacity: Int
+    /// With the lanes on, the bytes a lane's buffer takes (lane 0's included): the buffer size split between the lanes.
+    private let laneCapacity: Int
     /// A record: the line's length plus one (zero until the line is in; stored last, with release ordering), the
     /// number of lines, the record's order stamp (once the lanes are on), then the bytes, the whole rounded up to
     /// `recordAlignment`.
@@ -240,12 +245,15 @@ final class LogWriter: @unchecked Sendable {
         laneStates = UnsafeMutableRawPointer.allocate(
             byteCount: (laneCount + 1) * Self.laneStride, alignment: Self.laneStride)
         laneStates.initializeMemory(as: UInt8.self, repeating: 0, count: (laneCount + 1) * Self.laneStride)
+        laneCapacity = laneCount == 1 ? capacity : max(64, capacity / laneCount / Self.recordAlignment * Self.recordAlignment)
         laneBuffers = .allocate(capacity: 2 * laneCount)
         swappedClaims = .allocate(capacity: laneCount)
         swappedClaims.initialize(repeating: 0, count: laneCount)
         for index in 0..<2 * laneCount {
             // Zeroed pages the kernel maps on first touch: a lane no thread uses costs no memory.
-            guard let buffer = calloc(capacity, 1) else { fatalError("octopus: cannot allocate a log buffer") }
+            guard let buffer = calloc(index < 2 ? capacity : laneCapacity, 1) else {
+                fatalError("octopus: cannot allocate a log buffer")
+            }
             (laneBuffers + index).initialize(to: buffer.assumingMemoryBound(to: UInt8.self))
         }
         switch target {
@@ -334,7 +342,7 @@ final class LogWriter: @unchecked Sendable {
                 continue
             }
             let claimed = word & Self.offsetMask
-            guard word & Self.closedBit == 0, claimed + size <= UInt64(capacity) else {
+            guard word & Self.closedBit == 0, claimed + size <= UInt64(limit(word)) else {
                 guard let retry = slowSubmit(bytes, lines: lines, durable: durable, lane: lane) else { return }
                 word = retry
                 continue
@@ -359,7 +367,7 @@ final class LogWriter: @unchecked Sendable {
             octopus_prefetch_for_write(record + Int(size) + 64)
             octopus_prefetch_for_write(record + Int(size) + 128)
             if writerIdle.load(ordering: .sequentiallyConsistent)
-                || (claimed + size >= UInt64(capacity / 2) && writerCoalescing.load(ordering: .relaxed))
+                || (claimed + size >= UInt64(limit(word) / 2) && writerCoalescing.load(ordering: .relaxed))
             {
                 lock.lock()
                 lock.signalWork()
@@ -377,6 +385,10 @@ final class LogWriter: @unchecked Sendable {
         let stamp = octopus_order_stamp_and_cpu(&cpu)
         return (stamp, Int(cpu) % laneCount)
     }
+
+    /// The bytes a buffer holds, by a lane's state word.
+    @inline(__always)
+    private func limit(_ word: UInt64) -> Int { word & Self.lanesBit != 0 ? laneCapacity : capacity }
 
     /// The bytes a line of `count` bytes takes in a buffer.
     @inline(__always)
@@ -401,7 +413,8 @@ final class LogWriter: @unchecked Sendable {
                 waitForProgress()
                 continue
             }
-            if Self.recordSize(bytes.count, stamped: true) > capacity {
+            let size = Self.recordSize(bytes.count, stamped: word & Self.lanesBit != 0)
+            if size > limit(word) {
                 // Larger than a buffer: close the buffers to other callers, and have the writer write this line
                 // after what was claimed before it.
                 oversizedLine = Array(bytes)
@@ -414,8 +427,7 @@ final class LogWriter: @unchecked Sendable {
                 if durable { waitForGeneration(generation, synced: options.fsync) }
                 return nil
             }
-            guard claimed + UInt64(Self.recordSize(bytes.count, stamped: word & Self.lanesBit != 0)) > UInt64(capacity)
-            else { return word }
+            guard claimed + UInt64(size) > UInt64(limit(word)) else { return word }
             // Full: the writer is writing the other buffer, or about to swap this one.
             if options.overflow == .drop {
                 counters.drops += lines
@@ -571,7 +583,7 @@ final class LogWriter: @unchecked Sendable {
             // it full again wakes the writer. Counting them, a writer descheduled while four threads log on two
             // cores went on for a hundred thousand passes of ~25 lines, until the woken callers had run.)
             let claimedNow = mostClaimed
-            if options.batchDelay > 0, claimedNow > 0, claimedNow < UInt64(capacity / 2),
+            if options.batchDelay > 0, claimedNow > 0, claimedNow < UInt64(limit(octopus_load_u64(laneState(0))) / 2),
                 !passRequested, !stopping, !reopenRequested, oversizedLine == nil
             {
                 writerCoalescing.store(true, ordering: .sequentiallyConsistent)
@@ -623,7 +635,7 @@ final class LogWriter: @unchecked Sendable {
             // Report drops once the pressure has eased (this batch is under half the buffer), when someone waits,
             // on shutdown, or at least once a second while drops go on.
             if unreportedDrops > 0
-                && (mostClaimedInPass < capacity / 2 || waiters > 0 || isFinal
+                && (mostClaimedInPass < (passUsedLanes ? laneCapacity : capacity) / 2 || waiters > 0 || isFinal
                     || Self.monotonicSeconds() - firstUnreportedDrop >= 1)
             {
                 noticeCount = unreportedDrops
@@ -762,7 +774,9 @@ final class LogWriter: @unchecked Sendable {
             collect(laneBuffers[2 &* lane &+ generationIndex], swappedClaims[lane])
         }
         if !inOrder { ordered.sort { $0.stamp < $1.stamp } }
-        let out = output ?? UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        // Written in pieces of at most 256 KiB (or a lane's buffer, whichever is larger: a record always fits).
+        let outputCapacity = max(laneCapacity, min(capacity, 1 << 18))
+        let out = output ?? UnsafeMutablePointer<UInt8>.allocate(capacity: outputCapacity)
         output = out
         var used = 0
         var lines = 0
@@ -773,7 +787,7 @@ final class LogWriter: @unchecked Sendable {
                 continue
             }
             lines += Int(UnsafeRawPointer(entry.record + 4).load(as: UInt32.self))
-            if used + count > capacity {
+            if used + count > outputCapacity {
                 write(UnsafeBufferPointer(start: out, count: used))
                 used = 0
             }
