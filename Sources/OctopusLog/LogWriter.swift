@@ -60,8 +60,10 @@ public struct WriterOptions: Sendable, Hashable {
 struct WriterTestOptions {
     /// Callers claim in their CPU's lane from the first line, rather than once they collide.
     var lanesFromStart = false
+    /// The writer turns the lanes on at its pass of this number (counting from 1), whether callers collide or not.
+    var lanesAtPass: Int?
     /// How long the writer sleeps after swapping the first lane's buffers, before the others' (lines are then
-    /// claimed in old and new buffers at once).
+    /// claimed in old and new buffers at once): in every pass, or with `lanesAtPass` in that pass only.
     var pauseBetweenSwaps: Double = 0
 }
 
@@ -170,6 +172,9 @@ final class LogWriter: @unchecked Sendable {
     /// The bytes claimed in each lane's old buffers, at the pass's swap.
     private let swappedClaims: UnsafeMutablePointer<Int>
     private let pauseBetweenSwaps: Double
+    private let lanesAtPass: Int?
+    /// The writer's passes so far (for `lanesAtPass`).
+    private var passes = 0
     /// Set by the writer while it sleeps with an empty buffer, or lets a batch grow: a caller then wakes it.
     private let writerIdle = Atomic<Bool>(false)
     private let writerCoalescing = Atomic<Bool>(false)
@@ -230,6 +235,7 @@ final class LogWriter: @unchecked Sendable {
         dropNotice: @escaping @Sendable (Int) -> [UInt8]
     ) throws(LogSystemError) {
         self.pauseBetweenSwaps = testOptions.pauseBetweenSwaps
+        self.lanesAtPass = testOptions.lanesAtPass
         self.target = target
         self.options = options
         self.rotator = rotator
@@ -339,6 +345,20 @@ final class LogWriter: @unchecked Sendable {
                 (stamp, lane) = laneAndStamp()
                 state = laneState(lane)
                 word = octopus_load_u64(state)
+                continue
+            }
+            if word & Self.lanesBit == 0 && lanes {
+                // The writer is turning the lanes on and has not swapped this lane yet: its filling buffer belongs
+                // to the last generation of one lane, whose lines all go to lane 0, unstamped. Lane 0 is swapped
+                // first: claim there, stamped once it is swapped, unstamped before.
+                if lane != 0 {
+                    lane = 0
+                    state = laneState(0)
+                    word = octopus_load_u64(state)
+                } else {
+                    lanes = false
+                    size = UInt64(Self.recordSize(bytes.count, stamped: false))
+                }
                 continue
             }
             let claimed = word & Self.offsetMask
@@ -595,7 +615,10 @@ final class LogWriter: @unchecked Sendable {
             let passStamp = laneCount > 1 ? octopus_order_stamp_fenced() : 0
             // Callers that keep claiming at the same moment as others turn the lanes on, for good, from the next
             // generation (a process that logs from one thread at a time keeps one lane, and stamps nothing).
-            if laneCount > 1, octopus_load_u64(laneMode) == 0, octopus_load_u64(collisions) >= Self.collisionsForLanes {
+            passes += 1
+            if laneCount > 1, octopus_load_u64(laneMode) == 0,
+                octopus_load_u64(collisions) >= Self.collisionsForLanes || passes == lanesAtPass
+            {
                 octopus_store_u64(laneMode, 1)
             }
             if octopus_load_u64(collisions) != 0 { octopus_store_u64(collisions, 0) }
@@ -614,7 +637,9 @@ final class LogWriter: @unchecked Sendable {
                 while !octopus_compare_exchange_u64(state, &word, nextWord | word & Self.closedBit) {}
                 if lane == 0 {
                     passUsedLanes = word & Self.lanesBit != 0
-                    if pauseBetweenSwaps > 0 { usleep(UInt32(pauseBetweenSwaps * 1e6)) }
+                    if pauseBetweenSwaps > 0 && (lanesAtPass == nil || passes == lanesAtPass) {
+                        usleep(UInt32(pauseBetweenSwaps * 1e6))
+                    }
                 }
                 swappedClaims[lane] = Int(word & Self.offsetMask)
                 mostClaimedInPass = max(mostClaimedInPass, swappedClaims[lane])
@@ -658,6 +683,7 @@ final class LogWriter: @unchecked Sendable {
             let fillingIndex = Int(generation & 1)
             var lines = 0
             if !passUsedLanes && carried.count == 0 {
+                assert((1..<laneCount).allSatisfy { swappedClaims[$0] == 0 }, "a line claimed outside lane 0 before the lanes")
                 // Walk the records claimed in the old buffer, in order, waiting for each to be complete, and move
                 // the lines together over the headers.
                 let base = laneBuffers[fillingIndex]

@@ -85,14 +85,32 @@ private func submit(_ writer: LogWriter, _ line: String, durable: Bool = false) 
         #expect(writer.currentCounters.lines == total)
     }
 
-    /// Each thread's lines in its order, none lost, doubled or torn, with the lanes on and a buffer small enough that
-    /// callers wait for room.
-    @Test(arguments: [false, true])
-    func fourThreadsEachLineOnceWholeAndInOrder(lanesFromStart: Bool) throws {
+    /// How the lanes come on in a test.
+    enum Lanes: String, CustomTestStringConvertible, CaseIterable {
+        /// When callers collide (or never).
+        case whenCallersCollide
+        /// From the first line.
+        case fromStart
+        /// At the writer's third pass, while four threads log, the writer pausing between lane swaps: callers that
+        /// see the lanes on meet lanes not swapped yet.
+        case whileThreadsLog
+        var testDescription: String { rawValue }
+    }
+
+    /// Each thread's lines in its order, none lost, doubled or torn.
+    @Test(arguments: Lanes.allCases)
+    func fourThreadsEachLineOnceWholeAndInOrder(lanes: Lanes) throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("lanes.log")
-        let writer = try writer(
-            path, WriterOptions(bufferSize: 8 * 1024), WriterTestOptions(lanesFromStart: lanesFromStart))
+        let testOptions =
+            switch lanes {
+            case .whenCallersCollide: WriterTestOptions()
+            case .fromStart: WriterTestOptions(lanesFromStart: true)
+            case .whileThreadsLog: WriterTestOptions(lanesAtPass: 3, pauseBetweenSwaps: 0.02)
+            }
+        // Small buffers have callers wait for room; with the lanes coming on, large enough that callers keep
+        // claiming while the writer swaps.
+        let writer = try writer(path, WriterOptions(bufferSize: lanes == .whileThreadsLog ? 4 << 20 : 8 * 1024), testOptions)
         let threads = 4
         let perThread = 50_000
         let padding = String(repeating: "x", count: 60)
@@ -100,21 +118,22 @@ private func submit(_ writer: LogWriter, _ line: String, durable: Bool = false) 
             for i in 0..<perThread { submit(writer, "t=\(t) i=\(i) \(padding)\n", durable: i % 10_007 == 0) }
         }
         writer.shutdown()
+        if lanes != .whenCallersCollide { #expect(writer.lanesOn == (LogWriter.lanesForThisMachine > 1)) }
         let lines = try fileLines(path)
         #expect(lines.count == threads * perThread)
         var next = [Int](repeating: 0, count: threads)
-        var malformed = 0
-        for line in lines {
+        var problems: [String] = []
+        for (index, line) in lines.enumerated() {
             let parts = line.split(separator: " ")
             guard parts.count == 3, parts[2] == padding, let t = Int(parts[0].dropFirst(2)),
                 let i = Int(parts[1].dropFirst(2)), (0..<threads).contains(t), next[t] == i
             else {
-                malformed += 1
+                if problems.count < 3 { problems.append("line \(index + 1): \(line.prefix(30))") }
                 continue
             }
             next[t] += 1
         }
-        #expect(malformed == 0)
+        #expect(problems.isEmpty, "\(problems)")
         #expect(next == [Int](repeating: perThread, count: threads))
         #expect(writer.currentCounters.lines == threads * perThread)
     }
