@@ -166,6 +166,9 @@ final class LogWriter: @unchecked Sendable {
     // Owned by the writer thread, with several lanes: the records of a pass in stamp order, the lines a pass leaves
     // for the next (stamped after it began), and the bytes it writes.
     private var ordered: [OrderedRecord] = []
+    private var merged: [OrderedRecord] = []
+    private var runStarts: [Int] = []
+    private var runEnds: [Int] = []
     private var carried = ByteStore()
     private var carrying = ByteStore()
     private var output: UnsafeMutablePointer<UInt8>?
@@ -774,32 +777,43 @@ final class LogWriter: @unchecked Sendable {
     /// those left by the last pass, in stamp order, up to the stamp `before`; keeps the later ones for the next pass.
     /// Returns the number of lines written.
     ///
-    /// Stamps order the lines as the threads that wrote them saw each other: a caller stamps its record after
-    /// claiming it, so a record stamped before the pass began was claimed before the pass swapped its lane, and is
-    /// here; and a line logged after another thread's line was seen is stamped later. Keeping back what was stamped
-    /// after the pass began keeps that order across passes (such a record may follow a line that is in a newer buffer).
+    /// Stamps order the lines as the threads that wrote them saw each other: a caller stamps its line before it
+    /// claims the line's place, with a stamp no earlier than anything it saw before (RDTSCP), so a line logged after
+    /// another thread's line was seen (that line claimed and complete) has the later stamp. The pass took its own
+    /// stamp before it swapped any lane: every line a line stamped before that follows was claimed before the swap,
+    /// and is in this pass or an earlier one. A line stamped after may follow one claimed in a lane already swapped,
+    /// in the next generation: it waits for the next pass, where the two are sorted together.
     private func writeInStampOrder(
         generationIndex: Int, before passStamp: UInt64, _ write: (UnsafeBufferPointer<UInt8>) -> Void
     ) -> Int {
+        // Each lane's lines (and those held back) are a run, in stamp order unless a thread was preempted between
+        // its stamp and its claim while another on the same CPU claimed: the runs are merged (no allocation once
+        // the arrays have grown), or, when a run is out of order, everything is sorted.
         ordered.removeAll(keepingCapacity: true)
-        var inOrder = true
-        var last: UInt64 = 0
+        runStarts.removeAll(keepingCapacity: true)
+        var runsInOrder = true
         func collect(_ base: UnsafeMutablePointer<UInt8>, _ claimed: Int) {
+            runStarts.append(ordered.count)
+            var last: UInt64 = 0
             var read = 0
             while read < claimed {
                 let count = Int(Self.awaitRecord(base + read)) - 1
                 let stamp = UnsafeRawPointer(base + read + 8).load(as: UInt64.self)
-                if stamp < last { inOrder = false }
+                if stamp < last { runsInOrder = false }
                 last = stamp
                 ordered.append(OrderedRecord(stamp: stamp, record: UnsafePointer(base + read)))
                 read += Self.recordSize(count, stamped: true)
             }
         }
-        if let base = carried.base { collect(base, carried.count) }
+        if let base = carried.base, carried.count > 0 { collect(base, carried.count) }
         for lane in 0..<laneCount where swappedClaims[lane] > 0 {
             collect(laneBuffers[2 &* lane &+ generationIndex], swappedClaims[lane])
         }
-        if !inOrder { ordered.sort { $0.stamp < $1.stamp } }
+        if !runsInOrder {
+            ordered.sort { $0.stamp < $1.stamp }
+        } else if runStarts.count > 1 {
+            mergeRuns()
+        }
         // Written in pieces of at most 256 KiB (or a lane's buffer, whichever is larger: a record always fits).
         let outputCapacity = max(laneCapacity, min(capacity, 1 << 18))
         let out = output ?? UnsafeMutablePointer<UInt8>.allocate(capacity: outputCapacity)
@@ -824,6 +838,32 @@ final class LogWriter: @unchecked Sendable {
         carried.removeAll()
         swap(&carried, &carrying)
         return lines
+    }
+
+    /// Merges the runs of `ordered` (each in stamp order, starting at `runStarts`) into stamp order.
+    private func mergeRuns() {
+        merged.removeAll(keepingCapacity: true)
+        runEnds.removeAll(keepingCapacity: true)
+        runEnds.append(contentsOf: runStarts.dropFirst())
+        runEnds.append(ordered.count)
+        // `runStarts[run]` is each run's next record; the run is done when it reaches `runEnds[run]`.
+        ordered.withUnsafeBufferPointer { records in
+            while true {
+                var best = -1
+                var bestStamp = UInt64.max
+                for run in runStarts.indices where runStarts[run] < runEnds[run] {
+                    let stamp = records[runStarts[run]].stamp
+                    if best < 0 || stamp < bestStamp {
+                        best = run
+                        bestStamp = stamp
+                    }
+                }
+                if best < 0 { break }
+                merged.append(records[runStarts[best]])
+                runStarts[best] += 1
+            }
+        }
+        swap(&ordered, &merged)
     }
 
     /// Writes all of `bytes`, retrying on interruption and short writes. A failure is reported on stderr once per
