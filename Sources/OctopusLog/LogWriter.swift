@@ -165,10 +165,7 @@ final class LogWriter: @unchecked Sendable {
 
     // Owned by the writer thread, with several lanes: the records of a pass in stamp order, the lines a pass leaves
     // for the next (stamped after it began), and the bytes it writes.
-    private var ordered: [OrderedRecord] = []
-    private var merged: [OrderedRecord] = []
-    private var runStarts: [Int] = []
-    private var runEnds: [Int] = []
+    private var stampOrder = StampOrder()
     private var carried = ByteStore()
     private var carrying = ByteStore()
     private var output: UnsafeMutablePointer<UInt8>?
@@ -340,6 +337,7 @@ final class LogWriter: @unchecked Sendable {
         if lanes { (stamp, lane) = laneAndStamp() }
         var state = laneState(lane)
         var word = octopus_load_u64(state)
+        var lanesTried = 1
         while true {
             if word & Self.lanesBit != 0 && !lanes {
                 // The writer has just turned the lanes on: claim as they ask.
@@ -366,6 +364,15 @@ final class LogWriter: @unchecked Sendable {
             }
             let claimed = word & Self.offsetMask
             guard word & Self.closedBit == 0, claimed + size <= UInt64(limit(word)) else {
+                if lanes && word & Self.closedBit == 0 && lanesTried < laneCount {
+                    // This lane is full: any other has room for it as well (the stamp, not the lane, orders lines).
+                    lanesTried += 1
+                    lane = lane &+ 1 == laneCount ? 0 : lane &+ 1
+                    state = laneState(lane)
+                    word = octopus_load_u64(state)
+                    continue
+                }
+                lanesTried = 0
                 guard let retry = slowSubmit(bytes, lines: lines, durable: durable, lane: lane) else { return }
                 word = retry
                 continue
@@ -415,7 +422,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// The bytes a line of `count` bytes takes in a buffer.
     @inline(__always)
-    private static func recordSize(_ count: Int, stamped: Bool) -> Int {
+    static func recordSize(_ count: Int, stamped: Bool) -> Int {
         ((stamped ? stampedHeaderSize : headerSize) + count + recordAlignment - 1) / recordAlignment * recordAlignment
     }
 
@@ -762,7 +769,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// Waits until the record at `record` is complete; returns its header (the line's length plus one).
     @inline(__always)
-    private static func awaitRecord(_ record: UnsafeMutablePointer<UInt8>) -> UInt32 {
+    static func awaitRecord(_ record: UnsafeMutablePointer<UInt8>) -> UInt32 {
         var header = octopus_load_acquire_u32(record)
         var spins = 0
         while header == 0 {
@@ -786,41 +793,19 @@ final class LogWriter: @unchecked Sendable {
     private func writeInStampOrder(
         generationIndex: Int, before passStamp: UInt64, _ write: (UnsafeBufferPointer<UInt8>) -> Void
     ) -> Int {
-        // Each lane's lines (and those held back) are a run, in stamp order unless a thread was preempted between
-        // its stamp and its claim while another on the same CPU claimed: the runs are merged (no allocation once
-        // the arrays have grown), or, when a run is out of order, everything is sorted.
-        ordered.removeAll(keepingCapacity: true)
-        runStarts.removeAll(keepingCapacity: true)
-        var runsInOrder = true
-        func collect(_ base: UnsafeMutablePointer<UInt8>, _ claimed: Int) {
-            runStarts.append(ordered.count)
-            var last: UInt64 = 0
-            var read = 0
-            while read < claimed {
-                let count = Int(Self.awaitRecord(base + read)) - 1
-                let stamp = UnsafeRawPointer(base + read + 8).load(as: UInt64.self)
-                if stamp < last { runsInOrder = false }
-                last = stamp
-                ordered.append(OrderedRecord(stamp: stamp, record: UnsafePointer(base + read)))
-                read += Self.recordSize(count, stamped: true)
-            }
-        }
-        if let base = carried.base, carried.count > 0 { collect(base, carried.count) }
+        stampOrder.removeAll()
+        if let base = carried.base, carried.count > 0 { stampOrder.addRun(base, carried.count) }
         for lane in 0..<laneCount where swappedClaims[lane] > 0 {
-            collect(laneBuffers[2 &* lane &+ generationIndex], swappedClaims[lane])
+            stampOrder.addRun(laneBuffers[2 &* lane &+ generationIndex], swappedClaims[lane])
         }
-        if !runsInOrder {
-            ordered.sort { $0.stamp < $1.stamp }
-        } else if runStarts.count > 1 {
-            mergeRuns()
-        }
+        stampOrder.order()
         // Written in pieces of at most 256 KiB (or a lane's buffer, whichever is larger: a record always fits).
         let outputCapacity = max(laneCapacity, min(capacity, 1 << 18))
         let out = output ?? UnsafeMutablePointer<UInt8>.allocate(capacity: outputCapacity)
         output = out
         var used = 0
         var lines = 0
-        for entry in ordered {
+        for entry in stampOrder.records {
             let count = Int(UnsafeRawPointer(entry.record).load(as: UInt32.self)) - 1
             if entry.stamp > passStamp {
                 carrying.append(entry.record, Self.recordSize(count, stamped: true))
@@ -838,32 +823,6 @@ final class LogWriter: @unchecked Sendable {
         carried.removeAll()
         swap(&carried, &carrying)
         return lines
-    }
-
-    /// Merges the runs of `ordered` (each in stamp order, starting at `runStarts`) into stamp order.
-    private func mergeRuns() {
-        merged.removeAll(keepingCapacity: true)
-        runEnds.removeAll(keepingCapacity: true)
-        runEnds.append(contentsOf: runStarts.dropFirst())
-        runEnds.append(ordered.count)
-        // `runStarts[run]` is each run's next record; the run is done when it reaches `runEnds[run]`.
-        ordered.withUnsafeBufferPointer { records in
-            while true {
-                var best = -1
-                var bestStamp = UInt64.max
-                for run in runStarts.indices where runStarts[run] < runEnds[run] {
-                    let stamp = records[runStarts[run]].stamp
-                    if best < 0 || stamp < bestStamp {
-                        best = run
-                        bestStamp = stamp
-                    }
-                }
-                if best < 0 { break }
-                merged.append(records[runStarts[best]])
-                runStarts[best] += 1
-            }
-        }
-        swap(&ordered, &merged)
     }
 
     /// Writes all of `bytes`, retrying on interruption and short writes. A failure is reported on stderr once per
@@ -1089,6 +1048,68 @@ final class LogWriter: @unchecked Sendable {
 private struct OrderedRecord {
     var stamp: UInt64
     var record: UnsafePointer<UInt8>
+}
+
+/// The records of a pass in stamp order. Each lane's records (and those held back) are a run, in stamp order unless
+/// a thread was preempted between its stamp and its claim while another on the same CPU claimed: the runs are merged
+/// (no allocation once the arrays have grown), or, when a run is out of order, everything is sorted. (A value the
+/// writer owns, so that its arrays are not checked for exclusive access on every record, as a class's are.)
+private struct StampOrder {
+    private(set) var records: [OrderedRecord] = []
+    private var merged: [OrderedRecord] = []
+    private var runStarts: [Int] = []
+    private var runEnds: [Int] = []
+    private var runsInOrder = true
+
+    mutating func removeAll() {
+        records.removeAll(keepingCapacity: true)
+        runStarts.removeAll(keepingCapacity: true)
+        runsInOrder = true
+    }
+
+    /// Adds the complete-or-soon records of `claimed` bytes at `base` (waiting for each header) as one run.
+    mutating func addRun(_ base: UnsafeMutablePointer<UInt8>, _ claimed: Int) {
+        runStarts.append(records.count)
+        var last: UInt64 = 0
+        var read = 0
+        while read < claimed {
+            let count = Int(LogWriter.awaitRecord(base + read)) - 1
+            let stamp = UnsafeRawPointer(base + read + 8).load(as: UInt64.self)
+            if stamp < last { runsInOrder = false }
+            last = stamp
+            records.append(OrderedRecord(stamp: stamp, record: UnsafePointer(base + read)))
+            read += LogWriter.recordSize(count, stamped: true)
+        }
+    }
+
+    /// Puts the records in stamp order.
+    mutating func order() {
+        guard runsInOrder else {
+            records.sort { $0.stamp < $1.stamp }
+            return
+        }
+        guard runStarts.count > 1 else { return }
+        merged.removeAll(keepingCapacity: true)
+        runEnds.removeAll(keepingCapacity: true)
+        runEnds.append(contentsOf: runStarts.dropFirst())
+        runEnds.append(records.count)
+        // `runStarts[run]` is each run's next record; the run is done when it reaches `runEnds[run]`.
+        while true {
+            var best = -1
+            var bestStamp = UInt64.max
+            for run in runStarts.indices where runStarts[run] < runEnds[run] {
+                let stamp = records[runStarts[run]].stamp
+                if best < 0 || stamp < bestStamp {
+                    best = run
+                    bestStamp = stamp
+                }
+            }
+            if best < 0 { break }
+            merged.append(records[runStarts[best]])
+            runStarts[best] += 1
+        }
+        swap(&records, &merged)
+    }
 }
 
 /// Growable raw bytes owned by the writer thread (records a pass leaves for the next).
