@@ -148,7 +148,8 @@ final class LogWriter: @unchecked Sendable {
     /// (bit 62: callers take the slow path, at shutdown or while a line larger than a buffer waits for its turn) and
     /// `lanesBit` (bit 63).
     private let laneStates: UnsafeMutableRawPointer
-    /// Two buffers per lane, `capacity` bytes each: lane `l`'s filling one is `laneBuffers[2 * l + generation & 1]`.
+    /// Two buffers per lane (lane 0's `capacity` bytes each, the others' `laneCapacity`): lane `l`'s filling one is
+    /// `laneBuffers[2 * l + generation & 1]`.
     private let laneBuffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>>
     /// The size of lane 0's buffers, where every line goes until the lanes are on.
     private let capacity: Int
