@@ -249,20 +249,25 @@ final class LogWriter: @unchecked Sendable {
         self.capacity = capacity
         let laneCount = Self.lanesForThisMachine
         self.laneCount = laneCount
+        let laneCapacity = laneCount == 1 ? capacity : max(64, capacity / laneCount / Self.recordAlignment * Self.recordAlignment)
+        self.laneCapacity = laneCapacity
+        // Zeroed pages the kernel maps on first touch: a lane no thread uses costs no memory.
+        var buffers: [UnsafeMutablePointer<UInt8>] = []
+        for index in 0..<2 * laneCount {
+            guard let buffer = calloc(index < 2 ? capacity : laneCapacity, 1) else {
+                for buffer in buffers { free(buffer) }
+                throw LogSystemError(
+                    .cannotOpen, "cannot allocate the buffers of \(target.name) (bufferSize \(options.bufferSize) bytes)")
+            }
+            buffers.append(buffer.assumingMemoryBound(to: UInt8.self))
+        }
+        laneBuffers = .allocate(capacity: 2 * laneCount)
+        laneBuffers.initialize(from: buffers, count: buffers.count)
         laneStates = UnsafeMutableRawPointer.allocate(
             byteCount: (laneCount + 1) * Self.laneStride, alignment: Self.laneStride)
         laneStates.initializeMemory(as: UInt8.self, repeating: 0, count: (laneCount + 1) * Self.laneStride)
-        laneCapacity = laneCount == 1 ? capacity : max(64, capacity / laneCount / Self.recordAlignment * Self.recordAlignment)
-        laneBuffers = .allocate(capacity: 2 * laneCount)
         swappedClaims = .allocate(capacity: laneCount)
         swappedClaims.initialize(repeating: 0, count: laneCount)
-        for index in 0..<2 * laneCount {
-            // Zeroed pages the kernel maps on first touch: a lane no thread uses costs no memory.
-            guard let buffer = calloc(index < 2 ? capacity : laneCapacity, 1) else {
-                fatalError("octopus: cannot allocate a log buffer")
-            }
-            (laneBuffers + index).initialize(to: buffer.assumingMemoryBound(to: UInt8.self))
-        }
         switch target {
         case .descriptor(let descriptor, _):
             fd = descriptor
