@@ -126,18 +126,7 @@ private func submit(_ writer: LogWriter, _ line: String, durable: Bool = false) 
         if lanes != .whenCallersCollide { #expect(writer.lanesOn == (LogWriter.lanesForThisMachine > 1)) }
         let lines = try fileLines(path)
         #expect(lines.count == threads * perThread)
-        var next = [Int](repeating: 0, count: threads)
-        var problems: [String] = []
-        for (index, line) in lines.enumerated() {
-            let parts = line.split(separator: " ")
-            guard parts.count == 3, parts[2] == padding, let t = Int(parts[0].dropFirst(2)),
-                let i = Int(parts[1].dropFirst(2)), (0..<threads).contains(t), next[t] == i
-            else {
-                if problems.count < 3 { problems.append("line \(index + 1): \(line.prefix(30))") }
-                continue
-            }
-            next[t] += 1
-        }
+        let (next, problems) = linesInTheirThreadsOrder(lines, threads: threads, padding: padding)
         #expect(problems.isEmpty, "\(problems)")
         #expect(next == [Int](repeating: perThread, count: threads))
         #expect(writer.currentCounters.lines == threads * perThread)

@@ -34,6 +34,24 @@ func fileLines(_ path: String) throws -> [Substring] {
     try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
 }
 
+/// Reads lines `t=<thread> i=<index> <padding>`: how many lines of each thread came whole and in order from 0, and
+/// the first few lines that did not (out of their thread's order, doubled, torn or malformed).
+func linesInTheirThreadsOrder(_ lines: [Substring], threads: Int, padding: String) -> (next: [Int], problems: [String]) {
+    var next = [Int](repeating: 0, count: threads)
+    var problems: [String] = []
+    for (index, line) in lines.enumerated() {
+        let parts = line.split(separator: " ")
+        guard parts.count == 3, parts[2] == padding, let t = Int(parts[0].dropFirst(2)),
+            let i = Int(parts[1].dropFirst(2)), (0..<threads).contains(t), next[t] == i
+        else {
+            if problems.count < 3 { problems.append("line \(index + 1): \(line.prefix(30))") }
+            continue
+        }
+        next[t] += 1
+    }
+    return (next, problems)
+}
+
 @Suite struct WriterTests {
     @Test func eightThreadsEachLineExactlyOnceWholeAndInOrder() async throws {
         let dir = try TemporaryDirectory()
@@ -49,19 +67,8 @@ func fileLines(_ path: String) throws -> [Substring] {
         try await system.shutdown()
         let lines = try fileLines(path)
         #expect(lines.count == threads * perThread)
-        var next = [Int](repeating: 0, count: threads)
-        var malformed = 0
-        for line in lines {
-            let parts = line.split(separator: " ")
-            guard parts.count == 3, parts[2] == padding, let t = Int(parts[0].dropFirst(2)), let i = Int(parts[1].dropFirst(2)),
-                (0..<threads).contains(t), next[t] == i
-            else {
-                malformed += 1
-                continue
-            }
-            next[t] += 1
-        }
-        #expect(malformed == 0)
+        let (next, problems) = linesInTheirThreadsOrder(lines, threads: threads, padding: padding)
+        #expect(problems.isEmpty, "\(problems)")
         #expect(next == [Int](repeating: perThread, count: threads))
         let counters = try #require(system.counters(for: "file"))
         #expect(counters.lines == threads * perThread)
