@@ -254,10 +254,11 @@ actor Supervisor {
         let masterEnd = pair[0]
         let rpc = self.rpc
         Task {
+            // The RPC master owns the descriptor from the call on, and closes it when adopting fails: closing it
+            // here too would close whatever the number had been given to meanwhile (another connection's socket).
             do {
                 try await rpc.adopt(descriptor: masterEnd, branch: identity.branchID)
             } catch {
-                close(masterEnd)
                 self.cannotTalk(to: process.pid, error)
             }
         }

@@ -72,7 +72,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     /// Serves a connected stream socket this process holds (an end of a socketpair whose other end a child process
     /// inherited) as if it had been accepted: the peer binds through the same handshake, secret included. With
     /// `branch`, only a bind with that id is accepted on it (30009 otherwise). The master owns the descriptor from
-    /// then on.
+    /// then on, also when this throws (the descriptor is then closed).
     public func adopt(descriptor: Int32, branch: String? = nil) async throws {
         let link = try await Transport.adopt(descriptor, maxFrameSize: options.maxFrameSize, on: Transport.group.next())
         accept(link, reservedFor: branch)
