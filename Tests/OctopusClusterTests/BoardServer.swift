@@ -21,9 +21,12 @@ final class BoardServer: @unchecked Sendable {
         var subscribers: [String: [Int32: Int]] = [:]
         var events: [String] = []
         var refusals: [String: Int] = [:]
+        var stopped = false
     }
 
     private let record = Mutex(Record())
+    /// Held by whatever writes to, shuts down or closes a connection's descriptor: a number closed by its reader
+    /// thread may be given at once to another socket of this process, which a late write must not reach.
     private let writeLock = NSLock()
 
     init(path: String) throws {
@@ -39,8 +42,16 @@ final class BoardServer: @unchecked Sendable {
 
     /// Stops accepting and closes every connection (their reader threads end).
     func stop() {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        let open = record.withLock { record -> Set<Int32>? in
+            if record.stopped { return nil }
+            record.stopped = true
+            return record.open
+        }
+        guard let open else { return }
+        // The accept thread closes the listener once its accept fails, so it is shut down only once.
         shutdown(listener, Int32(SHUT_RDWR))
-        let open = record.withLock { $0.open }
         for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
         unlink(path)
     }
@@ -100,12 +111,14 @@ final class BoardServer: @unchecked Sendable {
                 handle(line, from: fd)
             }
         }
+        writeLock.lock()
         record.withLock { record in
             record.open.remove(fd)
             for key in record.subscribers.keys { record.subscribers[key]?[fd] = nil }
             record.events.append("close")
         }
         close(fd)
+        writeLock.unlock()
     }
 
     private func handle(_ line: String, from fd: Int32) {
@@ -144,6 +157,7 @@ final class BoardServer: @unchecked Sendable {
         let bytes = Array((line + "\n").utf8)
         writeLock.lock()
         defer { writeLock.unlock() }
+        guard record.withLock({ $0.open.contains(fd) }) else { return }
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
