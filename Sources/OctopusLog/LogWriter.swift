@@ -176,7 +176,8 @@ final class LogWriter: @unchecked Sendable {
     private let lanesAtPass: Int?
     /// The writer's passes so far (for `lanesAtPass`).
     private var passes = 0
-    /// Set by the writer while it sleeps with an empty buffer, or lets a batch grow: a caller then wakes it.
+    /// Raised by the writer while it sleeps with an empty buffer, or lets a batch grow: the first caller to find one
+    /// up takes it down and wakes the writer (`wakesWriter`).
     private let writerIdle = Atomic<Bool>(false)
     private let writerCoalescing = Atomic<Bool>(false)
 
@@ -402,16 +403,35 @@ final class LogWriter: @unchecked Sendable {
             // way while this caller does other work, rather than wait for it in the next copy.
             octopus_prefetch_for_write(record + Int(size) + 64)
             octopus_prefetch_for_write(record + Int(size) + 128)
-            if writerIdle.load(ordering: .sequentiallyConsistent)
-                || (claimed + size >= UInt64(limit(word) / 2) && writerCoalescing.load(ordering: .relaxed))
-            {
-                lock.lock()
-                lock.signalWork()
-                lock.unlock()
-            }
+            if wakesWriter(atClaim: claimed + size, limit: limit(word)) { wakeWriter() }
             if durable { waitUntilDurable(generation) }
             return
         }
+    }
+
+    /// Whether this caller, whose line ends at `claim` in a buffer of `limit` bytes, is the one to wake the writer:
+    /// the first to find it asleep with nothing to do, or the first past half the buffer while it lets a batch grow.
+    /// One caller takes each flag down; the others go on without the lock (with every caller past half the buffer
+    /// taking the lock to signal until the writer ran, four threads took it for one line in six, and one thread cut
+    /// most batches short).
+    @inline(__always)
+    private func wakesWriter(atClaim claim: UInt64, limit: Int) -> Bool {
+        // Sequentially consistent, after the claim: either the writer's look for work after raising the flag sees
+        // this line, or this load sees the flag.
+        if writerIdle.load(ordering: .sequentiallyConsistent) {
+            return writerIdle.exchange(false, ordering: .sequentiallyConsistent)
+        }
+        return claim >= UInt64(limit / 2) && writerCoalescing.load(ordering: .relaxed)
+            && writerCoalescing.exchange(false, ordering: .relaxed)
+    }
+
+    /// Wakes the writer from `waitForWork`. Taking the lock first makes sure the writer, which raised its flag under
+    /// the lock, is waiting by then; the signal comes after the lock is let go, so the writer does not wake only to
+    /// wait for this caller's lock (two more system calls for the caller).
+    private func wakeWriter() {
+        lock.lock()
+        lock.unlock()
+        lock.signalWork()
     }
 
     /// The order stamp of a record claimed now and the lane of the CPU the caller runs on (one instruction gives both).
@@ -600,6 +620,8 @@ final class LogWriter: @unchecked Sendable {
         lock.lock()
         while true {
             while true {
+                // The flag is up only while the writer is about to sleep or sleeps: a caller that sees it wakes it.
+                guard hasNoWork() else { break }
                 writerIdle.store(true, ordering: .sequentiallyConsistent)
                 guard hasNoWork() else { break }
                 if unreportedDrops > 0 {
