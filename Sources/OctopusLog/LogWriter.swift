@@ -439,7 +439,8 @@ final class LogWriter: @unchecked Sendable {
     private func laneAndStamp() -> (UInt64, Int) {
         var cpu: UInt32 = 0
         let stamp = octopus_order_stamp_and_cpu(&cpu)
-        return (stamp, Int(cpu) % laneCount)
+        // A CPU number past the lanes only on machines with more than 16 CPUs (no division on every line otherwise).
+        return (stamp, Int(cpu) < laneCount ? Int(cpu) : Int(cpu) % laneCount)
     }
 
     /// The bytes a buffer holds, by a lane's state word.
