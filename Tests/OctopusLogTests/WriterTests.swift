@@ -182,6 +182,29 @@ func linesInTheirThreadsOrder(_ lines: [Substring], threads: Int, padding: Strin
         #expect(try fileLines(path).count == 1000)
     }
 
+    @Test func aLineLoggedWhileTheWriterSleepsReachesTheFileWithoutAFlush() async throws {
+        // Each line finds the writer asleep (the one before it was written, and nothing came since): the caller that
+        // finds it so must wake it. A wake lost once leaves that line in the buffer until the deadline.
+        let dir = try TemporaryDirectory()
+        let path = dir.file("wake.log")
+        let system = try fileSystem(path)
+        defer { system.shutdownNow() }
+        let logger = system.logger(label: "app")
+        var expectedSize = 0
+        for i in 0..<300 {
+            let line = "line \(i)"
+            logger.info("\(line)")
+            expectedSize += line.utf8.count + 1
+            let deadline = ContinuousClock.now + .seconds(20)
+            var st = stat()
+            while stat(path, &st) != 0 || Int(st.st_size) < expectedSize, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .microseconds(200))
+            }
+            try #require(Int(st.st_size) == expectedSize, "line \(i) was not written within 20 s without a flush")
+        }
+        #expect(try fileLines(path).last == "line 299")
+    }
+
     @Test func eventsAtSyncLevelAreWrittenBeforeTheCallReturns() throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("sync.log")
