@@ -183,7 +183,7 @@ func linesInTheirThreadsOrder(_ lines: [Substring], threads: Int, padding: Strin
     }
 
     @Test func aLineLoggedWhileTheWriterSleepsReachesTheFileWithoutAFlush() async throws {
-        // Each line finds the writer asleep (the one before it was written, and nothing came since): the caller that
+        // Most lines find the writer asleep (the one before it was written, and nothing came since): the caller that
         // finds it so must wake it. A wake lost once leaves that line in the buffer until the deadline.
         let dir = try TemporaryDirectory()
         let path = dir.file("wake.log")
