@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(name: "OctopusConfigTests", dependencies: ["OctopusConfig"]),
         .testTarget(
             name: "OctopusLogTests",
-            dependencies: ["OctopusLog", "OctopusConfig", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["OctopusLog", "OctopusConfig", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "OctopusScheduleTests",

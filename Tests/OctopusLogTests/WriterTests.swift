@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TestSupport
 
 @testable import OctopusLog
 
@@ -195,12 +196,11 @@ func linesInTheirThreadsOrder(_ lines: [Substring], threads: Int, padding: Strin
             let line = "line \(i)"
             logger.info("\(line)")
             expectedSize += line.utf8.count + 1
-            let deadline = ContinuousClock.now + .seconds(20)
             var st = stat()
-            while stat(path, &st) != 0 || Int(st.st_size) < expectedSize, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .microseconds(200))
+            await eventually("line \(i) in the file without a flush") {
+                stat(path, &st) == 0 && Int(st.st_size) >= expectedSize
             }
-            try #require(Int(st.st_size) == expectedSize, "line \(i) was not written within 20 s without a flush")
+            try #require(Int(st.st_size) == expectedSize)
         }
         #expect(try fileLines(path).last == "line 299")
     }
