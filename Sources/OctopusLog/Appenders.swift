@@ -70,6 +70,13 @@ public final class WriterAppender: LogAppender {
     /// ``PatternLayout/Program``; the program ends the line), and the metadata and error in `suffix` when the layout
     /// prints them.
     func append(_ parts: borrowing EventParts, program: RawProgram, suffix: EventSuffix?) {
+        if program.format != 0 && suffix == nil {
+            // The writer renders the line: the caller only copies the timestamp and the message.
+            writer.submitDeferred(
+                format: program.format, timestamp: parts.timestamp, message: parts.message,
+                durable: parts.levelValue >= syncThreshold)
+            return
+        }
         var line = LogBuffer.acquireThreadBuffer()
         if partsLayoutReadsMetadata, let suffix {
             partsLayout?.render(parts, program: program, metadata: suffix.metadata, into: &line)

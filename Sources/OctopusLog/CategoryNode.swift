@@ -37,7 +37,9 @@ final class CategoryNode: @unchecked Sendable {
             guard let writer = appender as? WriterAppender, let layout = writer.partsLayout else { return nil }
             let programs = Logger.Level.allCases.map { level in
                 let program = layout.program(category: name, level: table.level(for: level))
-                return RawProgram(pieces: arena.copy(program.pieces), literals: arena.copy(program.literals))
+                return RawProgram(
+                    pieces: arena.copy(program.pieces), literals: arena.copy(program.literals),
+                    format: writer.writer.registerFormat(layout: layout, program: program))
             }
             return EventWriter(appender: .passUnretained(writer), programs: arena.copy(programs))
         }
@@ -72,10 +74,14 @@ struct EventWriter {
     }
 }
 
-/// A ``PatternLayout/Program`` copied into memory its ``CategoryNode`` owns.
+/// A ``PatternLayout/Program`` copied into memory its owner keeps (a ``CategoryNode``, or a ``LogWriter`` for the
+/// formats it renders).
 struct RawProgram {
     let pieces: UnsafeBufferPointer<PatternLayout.Piece>
     let literals: UnsafeBufferPointer<UInt8>
+    /// The program's number in its appender's writer, which renders lines with it from their timestamp and message
+    /// (``LogWriter/submitDeferred(format:timestamp:message:durable:line:)``); 0 for a program that reads more.
+    var format: UInt32 = 0
 }
 
 /// Memory that lives as long as its owner: copies of arrays of plain values (no references), freed together.

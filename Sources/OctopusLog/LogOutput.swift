@@ -27,6 +27,16 @@ public struct LogBuffer: ~Copyable {
         self.scratch = scratch
     }
 
+    /// A buffer over `capacity` bytes at `memory`, which its owner keeps (a writer's output); `scratch`, the
+    /// thread's, gives rendering its date cache. Grown past `capacity`, it continues in memory of its own.
+    init(over memory: UnsafeMutablePointer<UInt8>, capacity: Int, scratch: UnsafeMutablePointer<ThreadScratch>) {
+        self.base = memory
+        self.capacity = capacity
+        self.count = 0
+        self.owned = false
+        self.scratch = scratch
+    }
+
     deinit { if owned { base.deallocate() } }
 
     @inline(__always)

@@ -160,6 +160,13 @@ final class LogWriter: @unchecked Sendable {
     /// `recordAlignment`.
     private static let headerSize = 8
     private static let stampedHeaderSize = 16
+    /// In a record's line count: the record holds a line for the writer to render (``submitDeferred``): the
+    /// timestamp's seconds (8 bytes) and nanoseconds (4), the format's number (4), then the message.
+    private static let deferredBit: UInt32 = 1 << 31
+    private static let deferredHeaderSize = 16
+    /// What a line rendered from a record may add to its record's bytes, at most, in all but rare formats (a date,
+    /// a prefix): the output is written out before a record when it may not have this much room left.
+    private static let renderingRoom = 512
     private static let recordAlignment = 8
     private static let laneStride = 64
     private static let maxLanes = 16
@@ -169,9 +176,10 @@ final class LogWriter: @unchecked Sendable {
     private var stampOrder = StampOrder()
     private var carried = ByteStore()
     private var carrying = ByteStore()
-    private var output: UnsafeMutablePointer<UInt8>?
     /// The bytes claimed in each lane's old buffers, at the pass's swap.
     private let swappedClaims: UnsafeMutablePointer<Int>
+    /// The most bytes the writer collects before it writes them (see `run`).
+    private let outputCapacity: Int
     private let pauseBetweenSwaps: Double
     private let lanesAtPass: Int?
     /// The writer's passes so far (for `lanesAtPass`).
@@ -182,6 +190,11 @@ final class LogWriter: @unchecked Sendable {
     private let writerCoalescing = Atomic<Bool>(false)
 
     // Guarded by `lock`.
+    /// The formats of ``submitDeferred``, by number − 1, and the memory of their programs.
+    private var formats: [DeferredFormat] = []
+    private var formatArena = RawArena()
+    /// `formats` unretained, as the writer reads them: every table made (the last is current), freed with the writer.
+    private var formatTables: [UnsafeMutableBufferPointer<Unmanaged<DeferredFormat>>] = []
     private var writtenGeneration = LogWriter.generationMask
     private var syncedGeneration = LogWriter.generationMask
     private var fsyncRequested = false
@@ -252,6 +265,7 @@ final class LogWriter: @unchecked Sendable {
         self.laneCount = laneCount
         let laneCapacity = laneCount == 1 ? capacity : max(64, capacity / laneCount / Self.recordAlignment * Self.recordAlignment)
         self.laneCapacity = laneCapacity
+        self.outputCapacity = min(capacity, 1 << 18)
         // Zeroed pages the kernel maps on first touch: a lane no thread uses costs no memory.
         var buffers: [UnsafeMutablePointer<UInt8>] = []
         for index in 0..<2 * laneCount {
@@ -311,7 +325,7 @@ final class LogWriter: @unchecked Sendable {
         laneBuffers.deallocate()
         laneStates.deallocate()
         swappedClaims.deallocate()
-        output?.deallocate()
+        for table in formatTables { table.deallocate() }
         carried.deallocate()
         carrying.deallocate()
     }
@@ -337,8 +351,101 @@ final class LogWriter: @unchecked Sendable {
     /// Copies one or more whole lines into the buffer. With `durable`, returns only once they are written (and
     /// `fdatasync`ed when the options say so).
     func submit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int = 1, durable: Bool = false) {
+        submitRecord(.lines(bytes, count: lines), durable: durable)
+    }
+
+    /// Hands over a line for the writer to render with the format `format` (``registerFormat(layout:program:)``)
+    /// from a copy of its timestamp and message: the caller's work is that copy. With `durable`, returns only once
+    /// it is written.
+    @inline(__always)
+    func submitDeferred(format: UInt32, timestamp: LogTimestamp, message: UnsafeBufferPointer<UInt8>, durable: Bool) {
+        submitRecord(.deferred(format: format, timestamp: timestamp, message: message), durable: durable)
+    }
+
+    /// What a caller hands over: whole lines, or a line for the writer to render. Plain values: nothing retained.
+    private enum Submission {
+        case lines(UnsafeBufferPointer<UInt8>, count: Int)
+        case deferred(format: UInt32, timestamp: LogTimestamp, message: UnsafeBufferPointer<UInt8>)
+
+        /// The bytes its record holds after the header.
+        @inline(__always)
+        var payload: Int {
+            switch self {
+            case .lines(let bytes, _): bytes.count
+            case .deferred(_, _, let message): LogWriter.deferredHeaderSize + message.count
+            }
+        }
+
+        /// The record header's line count.
+        @inline(__always)
+        var linesWord: UInt32 {
+            switch self {
+            case .lines(_, let count): UInt32(truncatingIfNeeded: count) & ~LogWriter.deferredBit
+            case .deferred: 1 | LogWriter.deferredBit
+            }
+        }
+
+        var lineCount: Int { Int(linesWord & ~LogWriter.deferredBit) }
+
+        /// Writes the payload at `payload`.
+        @inline(__always)
+        func fill(_ payload: UnsafeMutablePointer<UInt8>) {
+            switch self {
+            case .lines(let bytes, _):
+                if let source = bytes.baseAddress { payload.update(from: source, count: bytes.count) }
+            case .deferred(let format, let timestamp, let message):
+                let raw = UnsafeMutableRawPointer(payload)
+                raw.storeBytes(of: timestamp.seconds, as: Int64.self)
+                raw.storeBytes(of: timestamp.nanoseconds, toByteOffset: 8, as: Int32.self)
+                raw.storeBytes(of: format, toByteOffset: 12, as: UInt32.self)
+                if let source = message.baseAddress {
+                    (payload + LogWriter.deferredHeaderSize).update(from: source, count: message.count)
+                }
+            }
+        }
+    }
+
+    /// Lock held: the line's bytes, rendered here for a line to render that does not fit a buffer.
+    private func bytes(of submission: Submission) -> [UInt8] {
+        switch submission {
+        case .lines(let bytes, _): return Array(bytes)
+        case .deferred(let format, let timestamp, let message):
+            var line = LogBuffer()
+            let parts = EventParts(
+                levelValue: 0, message: message, timestamp: timestamp, file: "", function: "", line: 0)
+            let deferred = formats[Int(format) - 1]
+            deferred.layout.render(parts, program: deferred.program, into: &line)
+            return Array(line.bytes())
+        }
+    }
+
+    /// Registers a program of `layout` that the writer can render from a line's timestamp and message; returns its
+    /// number, or 0 when the program reads more of an event (``PatternLayout/readsOnlyTimestampAndMessage(_:)``).
+    /// The writer keeps what it registers for its life (one per logger label, level and appender).
+    func registerFormat(layout: PatternLayout, program: PatternLayout.Program) -> UInt32 {
+        guard PatternLayout.readsOnlyTimestampAndMessage(program) else { return 0 }
+        lock.lock()
+        defer { lock.unlock() }
+        let format = DeferredFormat(
+            layout: layout,
+            program: RawProgram(pieces: formatArena.copy(program.pieces), literals: formatArena.copy(program.literals)))
+        if formatTables.last.map({ formats.count == $0.count }) ?? true {
+            // A table twice as large; the old one stays until the writer ends (a pass may be reading it).
+            let table = UnsafeMutableBufferPointer<Unmanaged<DeferredFormat>>.allocate(capacity: max(16, 2 * formats.count))
+            if let last = formatTables.last { _ = table.initialize(fromContentsOf: last) }
+            formatTables.append(table)
+        }
+        formatTables[formatTables.count - 1][formats.count] = .passUnretained(format)
+        formats.append(format)
+        return UInt32(formats.count)
+    }
+
+    /// Claims a record for what the caller hands over in the filling buffer, copies it in, and says it is in.
+    @inline(__always)
+    private func submitRecord(_ submission: Submission, durable: Bool) {
+        let payload = submission.payload
         var lanes = octopus_load_u64(laneMode) != 0
-        var size = UInt64(Self.recordSize(bytes.count, stamped: lanes))
+        var size = UInt64(Self.recordSize(payload, stamped: lanes))
         var lane = 0
         var stamp: UInt64 = 0
         if lanes { (stamp, lane) = laneAndStamp() }
@@ -349,7 +456,7 @@ final class LogWriter: @unchecked Sendable {
             if word & Self.lanesBit != 0 && !lanes {
                 // The writer has just turned the lanes on: claim as they ask.
                 lanes = true
-                size = UInt64(Self.recordSize(bytes.count, stamped: true))
+                size = UInt64(Self.recordSize(payload, stamped: true))
                 (stamp, lane) = laneAndStamp()
                 state = laneState(lane)
                 word = octopus_load_u64(state)
@@ -365,7 +472,7 @@ final class LogWriter: @unchecked Sendable {
                     word = octopus_load_u64(state)
                 } else {
                     lanes = false
-                    size = UInt64(Self.recordSize(bytes.count, stamped: false))
+                    size = UInt64(Self.recordSize(payload, stamped: false))
                 }
                 continue
             }
@@ -380,7 +487,7 @@ final class LogWriter: @unchecked Sendable {
                     continue
                 }
                 lanesTried = 0
-                guard let retry = slowSubmit(bytes, lines: lines, durable: durable, lane: lane) else { return }
+                guard let retry = slowSubmit(submission, durable: durable, lane: lane) else { return }
                 word = retry
                 continue
             }
@@ -393,12 +500,10 @@ final class LogWriter: @unchecked Sendable {
             }
             let generation = word >> Self.offsetBits & Self.generationMask
             let record = laneBuffers[lane &* 2 &+ Int(generation & 1)] + Int(claimed)
-            UnsafeMutableRawPointer(record + 4).storeBytes(of: UInt32(truncatingIfNeeded: lines), as: UInt32.self)
+            UnsafeMutableRawPointer(record + 4).storeBytes(of: submission.linesWord, as: UInt32.self)
             if lanes { UnsafeMutableRawPointer(record + 8).storeBytes(of: stamp, as: UInt64.self) }
-            if let source = bytes.baseAddress {
-                (record + (lanes ? Self.stampedHeaderSize : Self.headerSize)).update(from: source, count: bytes.count)
-            }
-            octopus_store_release_u32(record, UInt32(bytes.count + 1))
+            submission.fill(record + (lanes ? Self.stampedHeaderSize : Self.headerSize))
+            octopus_store_release_u32(record, UInt32(payload + 1))
             // The next lines' place is in the other core's cache (the writer cleared it) or further: have it on its
             // way while this caller does other work, rather than wait for it in the next copy.
             octopus_prefetch_for_write(record + Int(size) + 64)
@@ -455,7 +560,8 @@ final class LogWriter: @unchecked Sendable {
 
     /// A line that cannot be claimed at once: the buffer is full, the line is larger than a buffer, or the writer is
     /// closed. Returns the state to try again from, or `nil` when the line is done with (dropped, or written).
-    private func slowSubmit(_ bytes: UnsafeBufferPointer<UInt8>, lines: Int, durable: Bool, lane: Int) -> UInt64? {
+    private func slowSubmit(_ submission: Submission, durable: Bool, lane: Int) -> UInt64? {
+        let lines = submission.lineCount
         lock.lock()
         defer { lock.unlock() }
         while true {
@@ -470,11 +576,11 @@ final class LogWriter: @unchecked Sendable {
                 waitForProgress()
                 continue
             }
-            let size = Self.recordSize(bytes.count, stamped: word & Self.lanesBit != 0)
+            let size = Self.recordSize(submission.payload, stamped: word & Self.lanesBit != 0)
             if size > limit(word) {
                 // Larger than a buffer: close the buffers to other callers, and have the writer write this line
                 // after what was claimed before it.
-                oversizedLine = Array(bytes)
+                oversizedLine = bytes(of: submission)
                 oversizedLines = lines
                 setClosed(true)
                 let generation = word >> Self.offsetBits & Self.generationMask
@@ -618,6 +724,11 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private func run() {
+        // The lines of a pass are copied (or rendered) here and written in pieces of about 256 KiB at most, which
+        // stay in this thread's cache until the kernel copies them (a line larger than that grows the piece).
+        let outputMemory = UnsafeMutablePointer<UInt8>.allocate(capacity: outputCapacity)
+        defer { outputMemory.deallocate() }
+        let scratch = ThreadScratch.current()
         lock.lock()
         while true {
             while true {
@@ -695,6 +806,8 @@ final class LogWriter: @unchecked Sendable {
             let checkSize = sizeCheckRequested
             sizeCheckRequested = false
             let isFinal = stopping
+            let passFormats = formatTables.last.map { UnsafeBufferPointer(rebasing: $0[..<formats.count]) }
+                ?? UnsafeBufferPointer(start: nil, count: 0)
             var noticeCount = 0
             // Report drops once the pressure has eased (this batch is under half the buffer), when someone waits,
             // on shutdown, or at least once a second while drops go on.
@@ -721,28 +834,27 @@ final class LogWriter: @unchecked Sendable {
             }
             let fillingIndex = Int(generation & 1)
             var lines = 0
-            if !passUsedLanes && carried.count == 0 {
-                assert((1..<laneCount).allSatisfy { swappedClaims[$0] == 0 }, "a line claimed outside lane 0 before the lanes")
-                // Walk the records claimed in the old buffer, in order, waiting for each to be complete, and move
-                // the lines together over the headers.
-                let base = laneBuffers[fillingIndex]
-                var read = 0
-                var lineBytes = 0
-                while read < swappedClaims[0] {
-                    let count = Int(Self.awaitRecord(base + read)) - 1
-                    lines += Int(UnsafeRawPointer(base + read + 4).load(as: UInt32.self))
-                    if count > 0 {
-                        UnsafeMutableRawPointer(base + lineBytes).copyMemory(
-                            from: base + read + Self.headerSize, byteCount: count)
+            var out = LogBuffer(over: outputMemory, capacity: outputCapacity, scratch: scratch)
+            do {
+                let formats = passFormats
+                if !passUsedLanes && carried.count == 0 {
+                    assert((1..<laneCount).allSatisfy { swappedClaims[$0] == 0 }, "a line claimed outside lane 0 before the lanes")
+                    // The records claimed in the old buffer, in order, waiting for each to be complete.
+                    let base = laneBuffers[fillingIndex]
+                    var read = 0
+                    while read < swappedClaims[0] {
+                        let count = Int(Self.awaitRecord(base + read)) - 1
+                        lines &+= emit(base + read, count: count, headerSize: Self.headerSize, formats, into: &out, write)
+                        read += Self.recordSize(count, stamped: false)
                     }
-                    lineBytes += count
-                    read += Self.recordSize(count, stamped: false)
+                } else {
+                    lines = writeInStampOrder(
+                        generationIndex: fillingIndex, before: isFinal || oversized != nil ? .max : passStamp, formats,
+                        into: &out, write)
                 }
-                write(UnsafeBufferPointer(start: base, count: lineBytes))
-            } else {
-                lines = writeInStampOrder(
-                    generationIndex: fillingIndex, before: isFinal || oversized != nil ? .max : passStamp, write)
             }
+            write(out.bytes())
+            _ = consume out
             if let oversized {
                 oversized.withUnsafeBufferPointer { write($0) }
                 lines += oversizedCount
@@ -755,7 +867,7 @@ final class LogWriter: @unchecked Sendable {
                 refreshFileSize()
                 if fileSize > maxSize { roll(bySize: true) }
             }
-            // Empty headers for the buffers' next use (lines moved over them left their bytes there).
+            // Empty headers for the buffers' next use.
             for lane in 0..<laneCount {
                 laneBuffers[2 &* lane &+ fillingIndex].update(repeating: 0, count: swappedClaims[lane])
             }
@@ -820,7 +932,8 @@ final class LogWriter: @unchecked Sendable {
     /// and is in this pass or an earlier one. A line stamped after may follow one claimed in a lane already swapped,
     /// in the next generation: it waits for the next pass, where the two are sorted together.
     private func writeInStampOrder(
-        generationIndex: Int, before passStamp: UInt64, _ write: (UnsafeBufferPointer<UInt8>) -> Void
+        generationIndex: Int, before passStamp: UInt64, _ formats: UnsafeBufferPointer<Unmanaged<DeferredFormat>>,
+        into out: inout LogBuffer, _ write: (UnsafeBufferPointer<UInt8>) -> Void
     ) -> Int {
         stampOrder.removeAll()
         if let base = carried.base, carried.count > 0 { stampOrder.addRun(base, carried.count) }
@@ -828,11 +941,6 @@ final class LogWriter: @unchecked Sendable {
             stampOrder.addRun(laneBuffers[2 &* lane &+ generationIndex], swappedClaims[lane])
         }
         stampOrder.order()
-        // Written in pieces of at most 256 KiB (or a lane's buffer, whichever is larger: a record always fits).
-        let outputCapacity = max(laneCapacity, min(capacity, 1 << 18))
-        let out = output ?? UnsafeMutablePointer<UInt8>.allocate(capacity: outputCapacity)
-        output = out
-        var used = 0
         var lines = 0
         for entry in stampOrder.records {
             let count = Int(UnsafeRawPointer(entry.record).load(as: UInt32.self)) - 1
@@ -840,18 +948,42 @@ final class LogWriter: @unchecked Sendable {
                 carrying.append(entry.record, Self.recordSize(count, stamped: true))
                 continue
             }
-            lines += Int(UnsafeRawPointer(entry.record + 4).load(as: UInt32.self))
-            if used + count > outputCapacity {
-                write(UnsafeBufferPointer(start: out, count: used))
-                used = 0
-            }
-            (out + used).update(from: entry.record + Self.stampedHeaderSize, count: count)
-            used += count
+            lines &+= emit(entry.record, count: count, headerSize: Self.stampedHeaderSize, formats, into: &out, write)
         }
-        write(UnsafeBufferPointer(start: out, count: used))
         carried.removeAll()
         swap(&carried, &carrying)
         return lines
+    }
+
+    /// Adds the line of the record at `record` (`count` bytes after its header of `headerSize`) to `out`, rendering
+    /// it when the caller left that to the writer (``submitDeferred``); writes out what `out` holds first when the
+    /// line may not fit. Returns the record's number of lines.
+    @inline(__always)
+    private func emit(
+        _ record: UnsafePointer<UInt8>, count: Int, headerSize: Int,
+        _ formats: UnsafeBufferPointer<Unmanaged<DeferredFormat>>,
+        into out: inout LogBuffer, _ write: (UnsafeBufferPointer<UInt8>) -> Void
+    ) -> Int {
+        if out.count > 0 && out.count + count + Self.renderingRoom > outputCapacity {
+            write(out.bytes())
+            out.truncate(to: 0)
+        }
+        let lines = UnsafeRawPointer(record + 4).load(as: UInt32.self)
+        let payload = record + headerSize
+        guard lines & Self.deferredBit != 0 else {
+            out.append(UnsafeBufferPointer(start: payload, count: count))
+            return Int(lines)
+        }
+        let raw = UnsafeRawPointer(payload)
+        let parts = EventParts(
+            levelValue: 0,
+            message: UnsafeBufferPointer(start: payload + Self.deferredHeaderSize, count: count - Self.deferredHeaderSize),
+            timestamp: LogTimestamp(
+                seconds: raw.load(as: Int64.self), nanoseconds: raw.load(fromByteOffset: 8, as: Int32.self)),
+            file: "", function: "", line: 0)
+        let format = Int(raw.load(fromByteOffset: 12, as: UInt32.self)) &- 1
+        formats[format]._withUnsafeGuaranteedRef { $0.layout.render(parts, program: $0.program, into: &out) }
+        return Int(lines & ~Self.deferredBit)
     }
 
     /// Writes all of `bytes`, retrying on interruption and short writes. A failure is reported on stderr once per
@@ -1070,6 +1202,17 @@ final class LogWriter: @unchecked Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// A format the writer renders lines with (``LogWriter/submitDeferred(format:timestamp:message:durable:line:)``).
+private final class DeferredFormat {
+    let layout: PatternLayout
+    let program: RawProgram
+
+    init(layout: PatternLayout, program: RawProgram) {
+        self.layout = layout
+        self.program = program
     }
 }
 

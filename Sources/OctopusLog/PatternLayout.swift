@@ -282,6 +282,19 @@ public struct PatternLayout: LogLayout {
         return program
     }
 
+    /// Whether a program reads nothing of an event but its timestamp and message (no file, line, function or
+    /// metadata): the writer can then render the line itself, later, from a copy of those two (see
+    /// ``LogWriter/submitDeferred(format:timestamp:message:durable:line:)``).
+    static func readsOnlyTimestampAndMessage(_ program: Program) -> Bool {
+        program.pieces.allSatisfy { piece in
+            guard case .field(let field, _, _) = piece else { return true }
+            switch field {
+            case .date, .message, .newline, .hostname, .pid, .percent, .colourEnd, .nothing: return true
+            case .level, .category, .colourStart, .user, .metadata, .file, .line, .function: return false
+            }
+        }
+    }
+
     private func isFixedByCategoryAndLevel(_ field: Field) -> Bool {
         switch field {
         case .level, .category, .newline, .hostname, .pid, .percent, .colourStart, .colourEnd, .nothing: true

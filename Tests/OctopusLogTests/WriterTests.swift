@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 
@@ -309,6 +310,75 @@ func linesInTheirThreadsOrder(_ lines: [Substring], threads: Int, padding: Strin
                     categories: ["default": CategoryConfiguration(appenders: ["a", "b"], level: .info)]
                 ))
         }
+    }
+
+    /// Lines of a pattern that reads only the date and the message are rendered by the writer, from a copy of the
+    /// two: two appenders writing one file with different dates in different zones, across milliseconds, seconds
+    /// and days, with lines larger than the writer's buffer (rendered by the caller) and lines with metadata (which
+    /// `basic` prints: rendered by the caller too) among them. The file holds what each layout renders from the
+    /// record, in the order logged.
+    @Test func linesTheWriterRendersAreWhatTheirLayoutsRenderInTheOrderLogged() throws {
+        @Sendable func timestamp(_ nanoseconds: Int64) -> LogTimestamp {
+            LogTimestamp(seconds: nanoseconds / 1_000_000_000, nanoseconds: Int32(nanoseconds % 1_000_000_000))
+        }
+        let dir = try TemporaryDirectory()
+        let path = dir.file("app.log")
+        let now = Atomic<Int64>(0)
+        let layouts: [String: LayoutConfiguration] = [
+            "a": .pattern("%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m", tokens: [:], timeZone: .utc),
+            "b": .pattern("%d{ISO8601_WITH_TZ_OFFSET} %-5p %c %m %%", tokens: [:], timeZone: .named("Asia/Tokyo")),
+            "c": .basic(timeZone: .named("America/St_Johns")),
+        ]
+        let writer = WriterOptions(bufferSize: 4096)
+        let system = try LogSystem(
+            LogConfiguration(
+                appenders: layouts.mapValues {
+                    AppenderConfiguration(.file(FileAppenderOptions(filename: path)), layout: $0, writer: writer)
+                },
+                categories: [
+                    "default": CategoryConfiguration(appenders: ["a"], level: .all),
+                    "tokyo": CategoryConfiguration(appenders: ["b"], level: .all, inherit: false),
+                    "newfoundland": CategoryConfiguration(appenders: ["c"], level: .all, inherit: false),
+                ]),
+            clock: .custom { timestamp(now.load(ordering: .relaxed)) }, environment: testEnvironment)
+        defer { system.shutdownNow() }
+        let categories = ["app", "tokyo", "newfoundland"]
+        let rendered = try categories.map { category in
+            try layouts[category == "app" ? "a" : category == "tokyo" ? "b" : "c"]!.make(environment: testEnvironment)
+        }
+        for category in categories {
+            let programs = try #require(system.node(for: category).eventWriters?.first?.programs)
+            #expect(programs.allSatisfy { $0.format != 0 }, "\(category): the writer renders its lines")
+        }
+        let loggers = categories.map { system.logger(label: $0) }
+        var expected: [String] = []
+        var time = Int64(fixedTime.seconds) * 1_000_000_000 + Int64(fixedTime.nanoseconds)
+        for step in 0..<3000 {
+            time += step % 500 == 499 ? 86_400_123_456_789 : step % 7 == 0 ? 1_000_000_000 : 123_457
+            now.store(time, ordering: .relaxed)
+            let which = step % 3
+            let level = Logger.Level.allCases[step % Logger.Level.allCases.count]
+            let message = step % 250 == 0 ? "large \(step) " + String(repeating: "ü", count: 3000) : "line \(step) ü"
+            var record = LogRecord(
+                level: system.levels.level(for: level), category: categories[which], message: message,
+                timestamp: timestamp(time), file: "", function: "", line: 0)
+            if step % 11 == 0 && which == 2 {
+                record.metadata = ["request": "r\(step)"]
+                loggers[which].log(level: level, "\(message)", metadata: record.metadata)
+            } else {
+                loggers[which].log(level: level, "\(message)")
+            }
+            expected.append(rendered[which].string(for: record))
+        }
+        system.flush()
+        let lines = try fileLines(path)
+        #expect(lines.count == expected.count)
+        for (index, (line, wanted)) in zip(lines, expected).enumerated() where line != wanted {
+            Issue.record("line \(index + 1): \(line.prefix(80)) where \(wanted.prefix(80)) was expected")
+            break
+        }
+        let counters = try #require(system.counters(for: "a"))
+        #expect(counters.lines == expected.count && counters.drops == 0)
     }
 
     @Test func aFileThatCannotBeOpenedFailsTheSystem() throws {
