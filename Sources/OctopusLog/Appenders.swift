@@ -23,7 +23,8 @@ extension LogAppender {
 }
 
 /// `stdout`, `stderr`, `console` and `file`: renders each record with its layout on the caller's thread and hands
-/// the line to the target's ``LogWriter``.
+/// the line to the target's ``LogWriter``, or, for a line whose program reads only the event's time and message,
+/// hands those to the writer, which renders the line (see ``RawProgram/format``).
 ///
 /// Appenders that write the same target share its writer, and so its counters.
 public final class WriterAppender: LogAppender {

@@ -107,16 +107,18 @@ enum WriterTarget: Sendable, Hashable {
 
 /// The one writer for a file (or stdout/stderr) in this process.
 ///
-/// Callers render on their own thread and hand whole lines to ``submit(_:lines:durable:)``, which copies them into
-/// one of two buffers. A background thread swaps the buffers and writes the full one with a single `write` (whole
-/// lines only, with `O_APPEND`, so lines from several processes sharing the file never tear).
+/// Callers hand over whole lines they rendered (``submit(_:lines:durable:)``), or a line's timestamp and message for
+/// the writer to render with a format registered before (``submitDeferred(format:timestamp:message:durable:)``);
+/// either is copied into one of two buffers. A background thread swaps the buffers, copies or renders the full one's
+/// lines into an output that stays in its cache, and writes that with a `write` per output (whole lines only, with
+/// `O_APPEND`, so lines from several processes sharing the file never tear).
 ///
 /// A line takes no lock and one atomic operation: the caller claims a record in the filling buffer with one
 /// compare-and-swap on the buffer's state word (its generation and the bytes claimed in it), copies the line in after
 /// a header, and stores the line's length in the header last, with release ordering: that store says the record is
 /// complete. The writer swaps by moving the state to the next generation (under `lock`, so waiters see a consistent
 /// generation), walks the old buffer's records in the order they were claimed, waiting for any whose header is not
-/// stored yet, moves the lines together over the headers, writes them, and zeroes what was used. Everything slow (a
+/// stored yet, copies or renders their lines, writes them, and zeroes what was used. Everything slow (a
 /// full buffer, a line larger than a buffer, shutdown, waiting for a write) goes through `lock`; the file descriptor
 /// and error-episode state belong to the writer thread alone.
 ///

@@ -4,7 +4,8 @@ import Synchronization
 /// The swift-log `LogHandler` behind every `Logger` once ``LogSystem/bootstrap(metadataProvider:)`` has run.
 ///
 /// The logger's label is its category. The level check is one atomic load and a compare; the record is built only
-/// for events that pass, and each appender renders it on the calling thread.
+/// for events that pass, and each appender renders it on the calling thread (or, for a writer whose layout reads only
+/// the event's time and message, hands those to the writer, which renders the line).
 ///
 /// Setting `logger.logLevel` overrides the category's level for that `Logger` value only (swift-log's value
 /// semantics); otherwise the logger follows its category, including changes made with
