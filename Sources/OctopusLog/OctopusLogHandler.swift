@@ -122,8 +122,7 @@ public struct OctopusLogHandler: LogHandler {
                 let metadata = mergedMetadata(event)
                 if !metadata.isEmpty || event.error != nil { suffix = EventSuffix(metadata: metadata, error: event.error) }
             }
-            var message = event.message.description
-            message.withUTF8 { message in
+            Self.withMessageBytes(event) { message in
                 let parts = EventParts(
                     levelValue: levelValue, message: message, timestamp: timestamp, file: event.file,
                     function: event.function, line: event.line)
@@ -146,6 +145,37 @@ public struct OctopusLogHandler: LogHandler {
         let appenders = node.unretainedAppenders
         for index in appenders.indices { appenders[index].append(record) }
     }
+
+    /// Calls `body` with the UTF-8 bytes of the event's message, read where they are: `Logger.Message` holds its
+    /// text in its one stored property, a `String`, which is borrowed in place (no copy of the message handed out by
+    /// `description`, and so no retain and release of its storage, locked instructions both, on every line). Where
+    /// `Logger.Message` is not laid out that way (``messageIsOneString``), through `description`.
+    @inline(__always)
+    static func withMessageBytes<Result>(
+        _ event: borrowing LogEvent, _ body: (UnsafeBufferPointer<UInt8>) -> Result
+    ) -> Result {
+        guard messageIsOneString else {
+            var message = event.message.description
+            return message.withUTF8(body)
+        }
+        return withUnsafeBytes(of: event.message) { raw in
+            // `withUTF8` changes a string only to make its bytes contiguous; Swift's own strings on Linux always are.
+            UnsafeMutablePointer(mutating: raw.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: String.self))
+                .pointee.withUTF8(body)
+        }
+    }
+
+    /// Whether `Logger.Message` is laid out as the one `String` it stores (checked once: its size, and that its
+    /// bytes read as a string give its `description`).
+    static let messageIsOneString: Bool = {
+        guard MemoryLayout<Logger.Message>.size == MemoryLayout<String>.size,
+            MemoryLayout<Logger.Message>.alignment == MemoryLayout<String>.alignment
+        else { return false }
+        let samples: [Logger.Message] = ["", "short", "a message longer than fifteen bytes, stored out of line ü"]
+        return samples.allSatisfy { sample in
+            withUnsafeBytes(of: sample) { $0.load(as: String.self) } == sample.description
+        }
+    }()
 
     /// The handler's metadata, then the provider's, then the call's, later keys winning.
     private func mergedMetadata(_ event: LogEvent) -> Logger.Metadata {

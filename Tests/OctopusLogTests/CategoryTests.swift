@@ -1,6 +1,8 @@
+import Foundation
 import Logging
 import OctopusConfig
 import Testing
+import TestSupport
 
 @testable import OctopusLog
 
@@ -192,6 +194,28 @@ func recorded(_ system: LogSystem, _ name: String) -> [String] {
         cleared.error("cleared")
         #expect(lines(system) == ["api INFO plain", "api ERROR tagged user=u7", "api ERROR cleared"])
         #expect(plain.logLevel == .trace && tagged.logLevel == .error && cleared.logLevel == .error)
+    }
+
+    /// The handler reads a message's bytes where swift-log keeps them (``OctopusLogHandler/messageIsOneString``):
+    /// messages of every kind of string (empty, stored inline up to 15 bytes, out of line, literals, made by
+    /// Foundation, from a substring, non-ASCII) reach the file as they are.
+    @Test func messagesAreReadInPlaceWhateverTheirString() throws {
+        #expect(OctopusLogHandler.messageIsOneString)
+        let dir = try TemporaryDirectory()
+        let path = dir.file("messages.log")
+        let system = try fileSystem(path)
+        let logger = system.logger(label: "api")
+        let long = String(repeating: "long ", count: 40)
+        let messages: [String] = [
+            "", "a", "fifteen bytes..", "sixteen bytes...", "ü", "ümlaut and 日本語 and 🐙", long,
+            String(long.dropFirst(3).prefix(30)), String(format: "%@ %d", "made by Foundation", 42),
+            NSString(string: "an NSString's text").description,
+        ]
+        for message in messages { logger.info("\(message)") }
+        logger.info("a string literal")
+        logger.info(Logger.Message(stringLiteral: long))
+        system.shutdownNow()
+        #expect(try fileLines(path) == (messages + ["a string literal", long]).map { Substring($0) })
     }
 
     @Test func loggerLevelOverridesOnlyThatLogger() throws {
