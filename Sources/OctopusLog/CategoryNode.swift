@@ -22,6 +22,8 @@ final class CategoryNode: @unchecked Sendable {
     private let arena: RawArena
     let table: LogLevelTable
     let clock: LogClock
+    /// ``OctopusLogHandler/messageIsOneString``.
+    let messageInPlace = OctopusLogHandler.messageIsOneString
     /// The threshold's level value.
     let threshold: Atomic<Int>
     /// The lowest swift-log level (as its ordinal) that can pass, so swift-log's own check filters cheaply; 7 when

@@ -122,7 +122,7 @@ public struct OctopusLogHandler: LogHandler {
                 let metadata = mergedMetadata(event)
                 if !metadata.isEmpty || event.error != nil { suffix = EventSuffix(metadata: metadata, error: event.error) }
             }
-            Self.withMessageBytes(event) { message in
+            Self.withMessageBytes(event, inPlace: node.messageInPlace) { message in
                 let parts = EventParts(
                     levelValue: levelValue, message: message, timestamp: timestamp, file: event.file,
                     function: event.function, line: event.line)
@@ -149,12 +149,12 @@ public struct OctopusLogHandler: LogHandler {
     /// Calls `body` with the UTF-8 bytes of the event's message, read where they are: `Logger.Message` holds its
     /// text in its one stored property, a `String`, which is borrowed in place (no copy of the message handed out by
     /// `description`, and so no retain and release of its storage, locked instructions both, on every line). Where
-    /// `Logger.Message` is not laid out that way (``messageIsOneString``), through `description`.
+    /// `Logger.Message` is not laid out that way (`inPlace` false: see ``messageIsOneString``), through `description`.
     @inline(__always)
     static func withMessageBytes<Result>(
-        _ event: borrowing LogEvent, _ body: (UnsafeBufferPointer<UInt8>) -> Result
+        _ event: borrowing LogEvent, inPlace: Bool, _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result {
-        guard messageIsOneString else {
+        guard inPlace else {
             var message = event.message.description
             return message.withUTF8(body)
         }
@@ -166,7 +166,8 @@ public struct OctopusLogHandler: LogHandler {
     }
 
     /// Whether `Logger.Message` is laid out as the one `String` it stores (checked once: its size, and that its
-    /// bytes read as a string give its `description`).
+    /// bytes read as a string give its `description`). Each ``CategoryNode`` keeps the answer, where a line reads it
+    /// without the check every access to a global makes.
     static let messageIsOneString: Bool = {
         guard MemoryLayout<Logger.Message>.size == MemoryLayout<String>.size,
             MemoryLayout<Logger.Message>.alignment == MemoryLayout<String>.alignment
