@@ -82,7 +82,7 @@ struct RawProgram {
     let pieces: UnsafeBufferPointer<PatternLayout.Piece>
     let literals: UnsafeBufferPointer<UInt8>
     /// The program's number in its appender's writer, which renders lines with it from their timestamp and message
-    /// (``LogWriter/submitDeferred(format:timestamp:message:durable:line:)``); 0 for a program that reads more.
+    /// (``LogWriter/submitDeferred(format:timestamp:message:durable:)``); 0 for a program that reads more.
     var format: UInt32 = 0
 }
 

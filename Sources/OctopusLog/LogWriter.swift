@@ -837,26 +837,22 @@ final class LogWriter: @unchecked Sendable {
             let fillingIndex = Int(generation & 1)
             var lines = 0
             var out = LogBuffer(over: outputMemory, capacity: outputCapacity, scratch: scratch)
-            do {
-                let formats = passFormats
-                if !passUsedLanes && carried.count == 0 {
-                    assert((1..<laneCount).allSatisfy { swappedClaims[$0] == 0 }, "a line claimed outside lane 0 before the lanes")
-                    // The records claimed in the old buffer, in order, waiting for each to be complete.
-                    let base = laneBuffers[fillingIndex]
-                    var read = 0
-                    while read < swappedClaims[0] {
-                        let count = Int(Self.awaitRecord(base + read)) - 1
-                        lines &+= emit(base + read, count: count, headerSize: Self.headerSize, formats, into: &out, write)
-                        read += Self.recordSize(count, stamped: false)
-                    }
-                } else {
-                    lines = writeInStampOrder(
-                        generationIndex: fillingIndex, before: isFinal || oversized != nil ? .max : passStamp, formats,
-                        into: &out, write)
+            if !passUsedLanes && carried.count == 0 {
+                assert((1..<laneCount).allSatisfy { swappedClaims[$0] == 0 }, "a line claimed outside lane 0 before the lanes")
+                // The records claimed in the old buffer, in order, waiting for each to be complete.
+                let base = laneBuffers[fillingIndex]
+                var read = 0
+                while read < swappedClaims[0] {
+                    let count = Int(Self.awaitRecord(base + read)) - 1
+                    lines &+= emit(base + read, count: count, headerSize: Self.headerSize, passFormats, into: &out, write)
+                    read += Self.recordSize(count, stamped: false)
                 }
+            } else {
+                lines = writeInStampOrder(
+                    generationIndex: fillingIndex, before: isFinal || oversized != nil ? .max : passStamp, passFormats,
+                    into: &out, write)
             }
             write(out.bytes())
-            _ = consume out
             if let oversized {
                 oversized.withUnsafeBufferPointer { write($0) }
                 lines += oversizedCount
@@ -1207,7 +1203,7 @@ final class LogWriter: @unchecked Sendable {
     }
 }
 
-/// A format the writer renders lines with (``LogWriter/submitDeferred(format:timestamp:message:durable:line:)``).
+/// A format the writer renders lines with (``LogWriter/submitDeferred(format:timestamp:message:durable:)``).
 private final class DeferredFormat {
     let layout: PatternLayout
     let program: RawProgram

@@ -284,7 +284,7 @@ public struct PatternLayout: LogLayout {
 
     /// Whether a program reads nothing of an event but its timestamp and message (no file, line, function or
     /// metadata): the writer can then render the line itself, later, from a copy of those two (see
-    /// ``LogWriter/submitDeferred(format:timestamp:message:durable:line:)``).
+    /// ``LogWriter/submitDeferred(format:timestamp:message:durable:)``).
     static func readsOnlyTimestampAndMessage(_ program: Program) -> Bool {
         program.pieces.allSatisfy { piece in
             guard case .field(let field, _, _) = piece else { return true }
