@@ -413,10 +413,7 @@ final class LogWriter: @unchecked Sendable {
         case .lines(let bytes, _): return Array(bytes)
         case .deferred(let format, let timestamp, let message):
             var line = LogBuffer()
-            let parts = EventParts(
-                levelValue: 0, message: message, timestamp: timestamp, file: "", function: "", line: 0)
-            let deferred = formats[Int(format) - 1]
-            deferred.layout.render(parts, program: deferred.program, into: &line)
+            formats[Int(format) - 1].render(timestamp, message, into: &line)
             return Array(line.bytes())
         }
     }
@@ -973,14 +970,11 @@ final class LogWriter: @unchecked Sendable {
             return Int(lines)
         }
         let raw = UnsafeRawPointer(payload)
-        let parts = EventParts(
-            levelValue: 0,
-            message: UnsafeBufferPointer(start: payload + Self.deferredHeaderSize, count: count - Self.deferredHeaderSize),
-            timestamp: LogTimestamp(
-                seconds: raw.load(as: Int64.self), nanoseconds: raw.load(fromByteOffset: 8, as: Int32.self)),
-            file: "", function: "", line: 0)
+        let timestamp = LogTimestamp(
+            seconds: raw.load(as: Int64.self), nanoseconds: raw.load(fromByteOffset: 8, as: Int32.self))
+        let message = UnsafeBufferPointer(start: payload + Self.deferredHeaderSize, count: count - Self.deferredHeaderSize)
         let format = Int(raw.load(fromByteOffset: 12, as: UInt32.self)) &- 1
-        formats[format]._withUnsafeGuaranteedRef { $0.layout.render(parts, program: $0.program, into: &out) }
+        formats[format]._withUnsafeGuaranteedRef { $0.render(timestamp, message, into: &out) }
         return Int(lines & ~Self.deferredBit)
     }
 
@@ -1211,6 +1205,13 @@ private final class DeferredFormat {
     init(layout: PatternLayout, program: RawProgram) {
         self.layout = layout
         self.program = program
+    }
+
+    /// Renders the line of an event at `timestamp` with `message` (newline included).
+    @inline(__always)
+    func render(_ timestamp: LogTimestamp, _ message: UnsafeBufferPointer<UInt8>, into out: inout LogBuffer) {
+        let parts = EventParts(levelValue: 0, message: message, timestamp: timestamp, file: "", function: "", line: 0)
+        layout.render(parts, program: program, into: &out)
     }
 }
 
