@@ -133,7 +133,8 @@ IMPLEMENTATIONS = {
 
 
 def run(command):
-    """Runs a command; returns its key=value output and its peak RSS in MiB (from wait4)."""
+    """Runs a command; returns its key=value output, its peak RSS in MiB and its CPU time (user + system) in seconds,
+    all its threads together (from wait4)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = process.stdout.read()
     err = process.stderr.read()
@@ -141,7 +142,7 @@ def run(command):
     if status != 0:
         sys.exit(f"{command[0]} failed ({status}): {err.decode()}")
     fields = dict(pair.split("=", 1) for pair in out.decode().split() if "=" in pair)
-    return fields, usage.ru_maxrss / 1024
+    return fields, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def make_logs(directory):
@@ -170,9 +171,15 @@ def table(title, rows, reference, extra=None):
             f"{value:.2f}×" for value in (extra(name, speed, r) for r in reference)) + " |")
 
 
+# The implementations whose CPU time per line is compared (the others' start-up is not measured).
+CPU_COMPARED = {"octopus", "spdlog-basic", "c-limit", "octopus-4-threads", "spdlog-basic_mt-4-threads"}
+
+
 def main():
     speeds = {name: [] for name in IMPLEMENTATIONS}
     rss = {name: [] for name in IMPLEMENTATIONS}
+    cpu = {name: [] for name in IMPLEMENTATIONS}
+    floor_cpu = []
     latency = {"p50": [], "p99": []}
     floor = []
     totals = {}
@@ -190,7 +197,7 @@ def main():
                 work = tempfile.mkdtemp(dir=directory)
                 # The previous runs' files written back before this one starts, not while it runs.
                 os.sync()
-                fields, peak = run(command(work))
+                fields, peak, seconds = run(command(work))
                 problem = verify(files(work), complete) if isinstance(complete, bool) else verify_threads(files(work), complete)
                 if problem:
                     sys.exit(f"{name}: verification failed: {problem}")
@@ -198,15 +205,22 @@ def main():
                 if "total_secs" in fields:
                     totals.setdefault(name, []).append(N / float(fields["total_secs"]))
                 rss[name].append(peak)
+                if name in CPU_COMPARED:
+                    # Less the process's start-up and exit (a Swift process's ~12 ms to spdlog's ~3 ms): a 1-line run.
+                    one_line = [("1" if argument == str(N) else argument) for argument in command(work)]
+                    seconds -= run(one_line)[2]
+                cpu[name].append(seconds)
                 if name == "octopus-4-threads":
                     latency.setdefault("p99-4", []).append(int(fields["p99_ns"]))
                 if name == "octopus":
                     latency["p50"].append(int(fields["p50_ns"]))
                     latency["p99"].append(int(fields["p99_ns"]))
                 subprocess.run(["rm", "-rf", work])
-            floor.append(float(run([f"{BIN}/LogBenchmark", "floor", str(N)])[0]["lines_per_s"]))
+            fields, _, seconds = run([f"{BIN}/LogBenchmark", "floor", str(N)])
+            floor.append(float(fields["lines_per_s"]))
+            floor_cpu.append(seconds - run([f"{BIN}/LogBenchmark", "floor", "1"])[2])
             for kind, path in logs.items():
-                fields, _ = run([f"{BIN}/LogBenchmark", "archive", path])
+                fields, _, _ = run([f"{BIN}/LogBenchmark", "archive", path])
                 archive["octopus"][kind].append(float(fields["MB_per_s"]))
                 start = time.perf_counter()
                 subprocess.run(f"gzip -6 -c {path} > /dev/null", shell=True, check=True)
@@ -236,6 +250,17 @@ def main():
         versus = f"{speed / median[matching[name]]:.2f}×" if name in matching else "–"
         total = f"{statistics.median(totals[name]) / 1e6:.2f} M" if name in totals else "–"
         print(f"| {name} | {speed / 1e6:.2f} M | {total} | {peak_rss:.1f} MiB | {own} | {versus} |")
+    # CPU time: what a line costs when no second core is free (the writer's work counted with the caller's).
+    print("\nCPU time per line (user + system, every thread of the process, less a 1-line run's; medians):\n")
+    print("| implementation | CPU per line | / spdlog's, each round's ratio: median (lowest–highest) |")
+    print("|---|---:|---:|")
+    cpu_rows = [(n, cpu[n], "spdlog-basic") for n in plain if n in CPU_COMPARED]
+    cpu_rows.append(("swift-log floor (no backend work)", floor_cpu, "spdlog-basic"))
+    cpu_rows += [(n, cpu[n], "spdlog-basic_mt-4-threads") for n in threaded]
+    for name, values, reference in cpu_rows:
+        ratios = [a / b for a, b in zip(values, cpu[reference])]
+        print(f"| {name} | {statistics.median(values) / N * 1e9:.0f} ns | "
+              f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |")
     print("\nOctopus / peer, each round's ratio (the machine's swings move both sides of a round together):\n")
     print("| Octopus | peer | median of the rounds' ratios | lowest | highest |")
     print("|---|---|---:|---:|---:|")
