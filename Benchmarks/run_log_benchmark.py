@@ -100,11 +100,16 @@ def index_of(path, pattern):
 # the number of threads that logged them (every line kept, each thread's in order).
 IMPLEMENTATIONS = {
     "octopus": (lambda d: [f"{BIN}/LogBenchmark", f"{d}/o.log", str(N)], lambda d: [f"{d}/o.log"], True),
+    "octopus-direct": (lambda d: [f"{BIN}/LogBenchmark", "--direct", f"{d}/od.log", str(N)], lambda d: [f"{d}/od.log"], True),
     "spdlog-basic": (lambda d: [f"{BIN}/spdlog_bench", "basic", f"{d}/s.log", str(N)], lambda d: [f"{d}/s.log"], True),
     "python-logging": (lambda d: [sys.executable, f"{HERE}/peers/python_logging.py", f"{d}/p.log", str(N)], lambda d: [f"{d}/p.log"], True),
     "c-limit": (lambda d: [f"{BIN}/c_limit", f"{d}/c.log", str(N)], lambda d: [f"{d}/c.log"], True),
     "octopus-4-threads": (
         lambda d: [f"{BIN}/LogBenchmark", "--threads", str(THREADS), f"{d}/o4.log", str(N)], lambda d: [f"{d}/o4.log"], THREADS
+    ),
+    "octopus-direct-4-threads": (
+        lambda d: [f"{BIN}/LogBenchmark", "--direct", "--threads", str(THREADS), f"{d}/od4.log", str(N)],
+        lambda d: [f"{d}/od4.log"], THREADS
     ),
     "spdlog-basic_mt-4-threads": (
         lambda d: [f"{BIN}/spdlog_bench", "basic", f"{d}/s4.log", str(N), str(THREADS)], lambda d: [f"{d}/s4.log"], THREADS
@@ -171,8 +176,14 @@ def table(title, rows, reference, extra=None):
             f"{value:.2f}×" for value in (extra(name, speed, r) for r in reference)) + " |")
 
 
+# Octopus's runs whose call latency is reported (`logger.info`, the direct call; one thread and four).
+LATENCY_REPORTED = ["octopus", "octopus-direct", "octopus-4-threads", "octopus-direct-4-threads"]
+
 # The implementations whose CPU time per line is compared (the others' start-up is not measured).
-CPU_COMPARED = {"octopus", "spdlog-basic", "c-limit", "octopus-4-threads", "spdlog-basic_mt-4-threads"}
+CPU_COMPARED = {
+    "octopus", "octopus-direct", "spdlog-basic", "c-limit", "octopus-4-threads", "octopus-direct-4-threads",
+    "spdlog-basic_mt-4-threads",
+}
 
 
 def main():
@@ -180,7 +191,7 @@ def main():
     rss = {name: [] for name in IMPLEMENTATIONS}
     cpu = {name: [] for name in IMPLEMENTATIONS}
     floor_cpu = []
-    latency = {"p50": [], "p99": []}
+    latency = {}
     floor = []
     totals = {}
     archive = {"octopus": {"template": [], "varied": []}, "gzip -6": {"template": [], "varied": []}}
@@ -210,11 +221,10 @@ def main():
                     one_line = [("1" if argument == str(N) else argument) for argument in command(work)]
                     seconds -= run(one_line)[2]
                 cpu[name].append(seconds)
-                if name == "octopus-4-threads":
-                    latency.setdefault("p99-4", []).append(int(fields["p99_ns"]))
-                if name == "octopus":
-                    latency["p50"].append(int(fields["p50_ns"]))
-                    latency["p99"].append(int(fields["p99_ns"]))
+                if name in LATENCY_REPORTED:
+                    latency.setdefault(name, {"p50": [], "p99": []})
+                    latency[name]["p50"].append(int(fields["p50_ns"]))
+                    latency[name]["p99"].append(int(fields["p99_ns"]))
                 subprocess.run(["rm", "-rf", work])
             fields, _, seconds = run([f"{BIN}/LogBenchmark", "floor", str(N)])
             floor.append(float(fields["lines_per_s"]))
@@ -231,12 +241,13 @@ def main():
     median = {name: statistics.median(values) for name, values in speeds.items()}
     peak = {name: max(values) for name, values in rss.items()}
     print(f"\nCommon log workload: {N:,} lines of ~100 bytes, {ROUNDS} interleaved rounds, medians; every file verified.")
-    plain = ["octopus", "spdlog-basic", "python-logging", "c-limit"]
+    plain = ["octopus", "octopus-direct", "spdlog-basic", "python-logging", "c-limit"]
     table("One file:", [(n, median[n], peak[n]) for n in plain] + [("swift-log floor (no backend work)", statistics.median(floor), 0)],
           ["this"], lambda name, speed, _: median["octopus"] / speed)
-    print(f"\nOctopus latency of one `logger.info` call (1 in 64 calls timed): p50 {statistics.median(latency['p50']):.0f} ns, "
-          f"p99 {statistics.median(latency['p99']):.0f} ns (4 threads: p99 {statistics.median(latency['p99-4']):.0f} ns).")
-    threaded = ["octopus-4-threads", "spdlog-basic_mt-4-threads"]
+    print("\nOctopus latency of one call (1 in 64 calls timed): " + "; ".join(
+        f"{name} p50 {statistics.median(latency[name]['p50']):.0f} ns, p99 {statistics.median(latency[name]['p99']):.0f} ns"
+        for name in LATENCY_REPORTED) + ".")
+    threaded = ["octopus-4-threads", "octopus-direct-4-threads", "spdlog-basic_mt-4-threads"]
     table(f"{THREADS} threads logging into one file ({os.cpu_count()} CPUs):", [(n, median[n], peak[n]) for n in threaded],
           ["this"], lambda name, speed, _: median["octopus-4-threads"] / speed)
     matching = {"octopus-rotating": "spdlog-rotating", "octopus-hourly": "spdlog-daily"}
@@ -264,8 +275,9 @@ def main():
     print("\nOctopus / peer, each round's ratio (the machine's swings move both sides of a round together):\n")
     print("| Octopus | peer | median of the rounds' ratios | lowest | highest |")
     print("|---|---|---:|---:|---:|")
-    for ours, theirs in [("octopus", "spdlog-basic"), ("octopus", "c-limit"),
+    for ours, theirs in [("octopus", "spdlog-basic"), ("octopus", "c-limit"), ("octopus-direct", "spdlog-basic"),
                          ("octopus-4-threads", "spdlog-basic_mt-4-threads"),
+                         ("octopus-direct-4-threads", "spdlog-basic_mt-4-threads"),
                          ("octopus-rotating", "spdlog-rotating"), ("octopus-hourly", "spdlog-daily")]:
         ratios = [a / b for a, b in zip(speeds[ours], speeds[theirs])]
         print(f"| {ours} | {theirs} | {statistics.median(ratios):.2f}× | {min(ratios):.2f}× | {max(ratios):.2f}× |")

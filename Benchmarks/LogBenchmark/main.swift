@@ -3,14 +3,15 @@
 // written and the file closed (`shutdown` returned). Prints one line of key=value pairs for
 // Benchmarks/run_log_benchmark.py, which runs it interleaved with the peers and verifies the files.
 //
-//   LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic|json] [--metadata] OUTFILE [N]
+//   LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic|json] [--metadata] [--direct] OUTFILE [N]
 //   LogBenchmark floor [N]          swift-log alone, with a handler that does nothing
 //   LogBenchmark archive FILE       gzips a copy of FILE as rotation does and prints MB/s
 //
 // Modes: `plain` one file; `rotating` the file appender with maxLogSize 10M, backups 5, compress; `hourly` a
 // dateFile appender with the pattern yyyy-MM-dd-hh and a clock that moves one hour every 100,000 lines.
 // `--layout basic` is log4js's default layout; `--metadata` gives the logger a request id (`request=r-12345`), as a
-// server's request logger has, which `basic` prints after the message.
+// server's request logger has, which `basic` prints after the message. `--direct` logs the same lines through the
+// logger's direct call (`logger.direct.info`, past swift-log's event and message string) instead of `Logger.info`.
 
 import Foundation
 import Logging
@@ -36,6 +37,7 @@ var mode = "plain"
 var threads = 1
 var layoutName = "pattern"
 var withMetadata = false
+var direct = false
 var positional: [String] = []
 var argumentIterator = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = argumentIterator.next() {
@@ -44,11 +46,12 @@ while let argument = argumentIterator.next() {
     case "--threads": threads = max(1, Int(argumentIterator.next() ?? "") ?? 1)
     case "--layout": layoutName = argumentIterator.next() ?? layoutName
     case "--metadata": withMetadata = true
+    case "--direct": direct = true
     default: positional.append(argument)
     }
 }
 guard let first = positional.first else {
-    fail("usage: LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic|json] [--metadata] OUTFILE [N]")
+    fail("usage: LogBenchmark [--mode plain|rotating|hourly] [--threads T] [--layout pattern|message|basic|json] [--metadata] [--direct] OUTFILE [N]")
 }
 
 if first == "archive" {
@@ -126,6 +129,8 @@ if !isFloor { logging.bootstrap() }
 var logger = isFloor ? Logger(label: "app") { _ in FloorHandler() } : Logger(label: "app")
 if withMetadata { logger[metadataKey: "request"] = "r-12345" }
 let finalLogger = logger
+let directLogger = logger.direct
+let logsDirectly = direct
 
 // One call in 64 is timed on its own for the latency distribution (timing every call would distort the total).
 let sampleEvery = 64
@@ -154,7 +159,15 @@ let samples = Samples()
     for k in 0..<count {
         let i = firstLine + k
         if movesTheHour, i % 100_000 == 0, i > 0 { hour.add(1, ordering: .relaxed) }
-        if k % sampleEvery == 0 {
+        if logsDirectly {
+            if k % sampleEvery == 0 {
+                let t0 = monotonicNanos()
+                directLogger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
+                local.append(monotonicNanos() - t0)
+            } else {
+                directLogger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
+            }
+        } else if k % sampleEvery == 0 {
             let t0 = monotonicNanos()
             finalLogger.info("user 12345 logged in from 10.0.0.1 reqid=abcdef0123 n=\(i)")
             local.append(monotonicNanos() - t0)

@@ -56,7 +56,7 @@ public struct OctopusLogHandler: LogHandler {
     }
 
     @inline(__always)
-    private func withNode<Result>(_ body: (CategoryNode) -> Result) -> Result {
+    func withNode<Result>(_ body: (CategoryNode) -> Result) -> Result {
         unretainedNode._withUnsafeGuaranteedRef(body)
     }
 
@@ -106,15 +106,23 @@ public struct OctopusLogHandler: LogHandler {
         }
     }
 
+    /// Whether the handler holds anything a line may merge (metadata, a provider) or a level override.
+    var hasExtras: Bool { extras != nil }
+
+    /// Whether an event of `level` passes this logger's threshold (its override, else its category's).
+    @inline(__always)
+    func passes(_ level: Logger.Level, node: CategoryNode) -> Bool {
+        node.levelValues[level.ordinal] >= (extras?.levelOverride?.value ?? node.threshold.load(ordering: .relaxed))
+    }
+
     public func log(event: LogEvent) {
         withNode { log(event, node: $0) }
     }
 
     @inline(__always)
     private func log(_ event: LogEvent, node: CategoryNode) {
+        guard passes(event.level, node: node) else { return }
         let levelValue = node.levelValues[event.level.ordinal]
-        let threshold = extras?.levelOverride?.value ?? node.threshold.load(ordering: .relaxed)
-        guard levelValue >= threshold else { return }
         if let writers = node.eventWriters {
             let timestamp = node.clock.now()
             var suffix: EventSuffix?
