@@ -16,12 +16,14 @@ public import Logging
 /// handler is not Octopus's (another backend, a test handler), every call goes to the logger as `Logger.log` with
 /// the message as a string, so code that uses it works with any swift-log backend.
 public struct DirectLogger: Sendable {
-    private enum Target: Sendable {
+    @usableFromInline
+    enum Target: Sendable {
         case octopus(OctopusLogHandler)
         case other(Logger)
     }
 
-    private let target: Target
+    @usableFromInline
+    let target: Target
 
     public init(_ logger: Logger) {
         if let handler = logger.handler as? OctopusLogHandler {
@@ -33,7 +35,8 @@ public struct DirectLogger: Sendable {
 
     /// Logs `message` at `level`: nothing is evaluated (neither the message nor the metadata) when the level is off.
     /// A line with metadata (the call's, the logger's or a provider's) is logged as `Logger.log` logs it.
-    @inline(__always)
+    /// (Inlinable, so that the message is built in the caller's frame and read where it is built.)
+    @inlinable
     public func log(
         level: Logger.Level, _ message: @autoclosure () -> DirectMessage,
         metadata: @autoclosure () -> Logger.Metadata? = nil, file: String = #fileID, function: String = #function,
@@ -41,14 +44,17 @@ public struct DirectLogger: Sendable {
     ) {
         switch target {
         case .octopus(let handler):
-            handler.logDirect(level: level, message: message, metadata: metadata, file: file, function: function, line: line)
+            guard handler.isEnabled(level) else { return }
+            message().withBytes { bytes in
+                handler.logDirect(level: level, bytes, metadata: metadata(), file: file, function: function, line: line)
+            }
         case .other(let logger):
             logger.log(
                 level: level, "\(message().string)", metadata: metadata(), file: file, function: function, line: line)
         }
     }
 
-    @inline(__always)
+    @inlinable
     public func trace(
         _ message: @autoclosure () -> DirectMessage, metadata: @autoclosure () -> Logger.Metadata? = nil,
         file: String = #fileID, function: String = #function, line: UInt = #line
@@ -56,7 +62,7 @@ public struct DirectLogger: Sendable {
         log(level: .trace, message(), metadata: metadata(), file: file, function: function, line: line)
     }
 
-    @inline(__always)
+    @inlinable
     public func debug(
         _ message: @autoclosure () -> DirectMessage, metadata: @autoclosure () -> Logger.Metadata? = nil,
         file: String = #fileID, function: String = #function, line: UInt = #line
@@ -64,7 +70,7 @@ public struct DirectLogger: Sendable {
         log(level: .debug, message(), metadata: metadata(), file: file, function: function, line: line)
     }
 
-    @inline(__always)
+    @inlinable
     public func info(
         _ message: @autoclosure () -> DirectMessage, metadata: @autoclosure () -> Logger.Metadata? = nil,
         file: String = #fileID, function: String = #function, line: UInt = #line
@@ -72,7 +78,7 @@ public struct DirectLogger: Sendable {
         log(level: .info, message(), metadata: metadata(), file: file, function: function, line: line)
     }
 
-    @inline(__always)
+    @inlinable
     public func notice(
         _ message: @autoclosure () -> DirectMessage, metadata: @autoclosure () -> Logger.Metadata? = nil,
         file: String = #fileID, function: String = #function, line: UInt = #line
@@ -80,7 +86,7 @@ public struct DirectLogger: Sendable {
         log(level: .notice, message(), metadata: metadata(), file: file, function: function, line: line)
     }
 
-    @inline(__always)
+    @inlinable
     public func warning(
         _ message: @autoclosure () -> DirectMessage, metadata: @autoclosure () -> Logger.Metadata? = nil,
         file: String = #fileID, function: String = #function, line: UInt = #line
@@ -88,7 +94,7 @@ public struct DirectLogger: Sendable {
         log(level: .warning, message(), metadata: metadata(), file: file, function: function, line: line)
     }
 
-    @inline(__always)
+    @inlinable
     public func error(
         _ message: @autoclosure () -> DirectMessage, metadata: @autoclosure () -> Logger.Metadata? = nil,
         file: String = #fileID, function: String = #function, line: UInt = #line
@@ -96,7 +102,7 @@ public struct DirectLogger: Sendable {
         log(level: .error, message(), metadata: metadata(), file: file, function: function, line: line)
     }
 
-    @inline(__always)
+    @inlinable
     public func critical(
         _ message: @autoclosure () -> DirectMessage, metadata: @autoclosure () -> Logger.Metadata? = nil,
         file: String = #fileID, function: String = #function, line: UInt = #line
@@ -118,21 +124,25 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
     public static let inlineCapacity = 256
 
     /// 256 bytes.
-    fileprivate typealias Inline = (
+    @usableFromInline
+    typealias Inline = (
         SIMD32<UInt8>, SIMD32<UInt8>, SIMD32<UInt8>, SIMD32<UInt8>, SIMD32<UInt8>, SIMD32<UInt8>, SIMD32<UInt8>,
         SIMD32<UInt8>
     )
 
     public struct StringInterpolation: StringInterpolationProtocol, Sendable {
-        fileprivate var inline: Inline = (.zero, .zero, .zero, .zero, .zero, .zero, .zero, .zero)
-        fileprivate var count = 0
+        @usableFromInline
+        var inline: Inline = (.zero, .zero, .zero, .zero, .zero, .zero, .zero, .zero)
+        @usableFromInline
+        var count = 0
         /// The whole message once it outgrew `inline`.
-        fileprivate var spilled: [UInt8]?
+        @usableFromInline
+        var spilled: [UInt8]?
 
-        @inline(__always)
+        @inlinable
         public init(literalCapacity: Int, interpolationCount: Int) {}
 
-        @inline(__always)
+        @inlinable
         mutating func append(_ bytes: UnsafeRawBufferPointer) {
             guard bytes.count > 0 else { return }
             if spilled == nil && count + bytes.count <= DirectMessage.inlineCapacity {
@@ -147,8 +157,8 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
             }
         }
 
-        @inline(never)
-        private mutating func spill(_ bytes: UnsafeRawBufferPointer) {
+        @usableFromInline @inline(never)
+        mutating func spill(_ bytes: UnsafeRawBufferPointer) {
             if spilled == nil {
                 var all: [UInt8] = []
                 all.reserveCapacity(max(2 * DirectMessage.inlineCapacity, count + bytes.count))
@@ -160,25 +170,25 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
             count += bytes.count
         }
 
-        @inline(__always)
+        @inlinable
         public mutating func appendLiteral(_ literal: String) {
             var literal = literal
             literal.withUTF8 { append(UnsafeRawBufferPointer($0)) }
         }
 
-        @inline(__always)
+        @inlinable
         public mutating func appendInterpolation(_ value: String) {
             var value = value
             value.withUTF8 { append(UnsafeRawBufferPointer($0)) }
         }
 
-        @inline(__always)
+        @inlinable
         public mutating func appendInterpolation(_ value: Substring) {
             appendInterpolation(String(value))
         }
 
         /// In decimal, as `String(value)` writes it.
-        @inline(__always)
+        @inlinable
         public mutating func appendInterpolation<Value: BinaryInteger>(_ value: Value) {
             guard let value = Int64(exactly: value) else { return appendInterpolation(String(value)) }
             var magnitude = value.magnitude
@@ -199,20 +209,21 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
         }
 
         /// Any other value, as `String(describing:)` writes it.
-        @inline(__always)
+        @inlinable
         public mutating func appendInterpolation<Value>(_ value: Value) {
             appendInterpolation(String(describing: value))
         }
     }
 
-    private let interpolation: StringInterpolation
+    @usableFromInline
+    let interpolation: StringInterpolation
 
-    @inline(__always)
+    @inlinable
     public init(stringInterpolation: StringInterpolation) {
         interpolation = stringInterpolation
     }
 
-    @inline(__always)
+    @inlinable
     public init(stringLiteral value: String) {
         var interpolation = StringInterpolation(literalCapacity: 0, interpolationCount: 0)
         interpolation.appendLiteral(value)
@@ -220,7 +231,7 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
     }
 
     /// Calls `body` with the message's UTF-8 bytes.
-    @inline(__always)
+    @inlinable
     func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
         if let spilled = interpolation.spilled { return spilled.withUnsafeBufferPointer(body) }
         let count = interpolation.count
@@ -234,31 +245,31 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
 }
 
 extension OctopusLogHandler {
-    /// A direct call: the level check, then, for a line with no metadata to merge, the category's writers from the
-    /// message's bytes; otherwise the event `Logger.log` would have made.
-    @inline(__always)
+    /// Whether a line of `level` passes this logger's threshold (for a direct call, before its message is built).
+    @usableFromInline
+    func isEnabled(_ level: Logger.Level) -> Bool {
+        withNode { passes(level, node: $0) }
+    }
+
+    /// A direct call's line, its level checked: for a line with no metadata to merge, the category's writers from
+    /// the message's bytes; otherwise the event `Logger.log` would have made.
+    @usableFromInline
     func logDirect(
-        level: Logger.Level, message: () -> DirectMessage, metadata: () -> Logger.Metadata?, file: String,
+        level: Logger.Level, _ message: UnsafeBufferPointer<UInt8>, metadata: Logger.Metadata?, file: String,
         function: String, line: UInt
     ) {
         withNode { node in
-            guard passes(level, node: node) else { return }
-            let message = message()
-            let metadata = metadata()
             if let writers = node.eventWriters, !hasExtras, metadata?.isEmpty ?? true {
-                let timestamp = node.clock.now()
-                message.withBytes { bytes in
-                    let parts = EventParts(
-                        levelValue: node.levelValues[level.ordinal], message: bytes, timestamp: timestamp, file: file,
-                        function: function, line: line)
-                    for index in writers.indices { writers[index].append(parts, level: level, suffix: nil) }
-                }
+                let parts = EventParts(
+                    levelValue: node.levelValues[level.ordinal], message: message, timestamp: node.clock.now(),
+                    file: file, function: function, line: line)
+                for index in writers.indices { writers[index].append(parts, level: level, suffix: nil) }
                 return
             }
             log(
                 event: LogEvent(
-                    level: level, message: "\(message.string)", metadata: metadata, source: nil, file: file,
-                    function: function, line: line))
+                    level: level, message: "\(String(decoding: message, as: UTF8.self))", metadata: metadata,
+                    source: nil, file: file, function: function, line: line))
         }
     }
 }
