@@ -5,7 +5,7 @@ public import Logging
 /// allocation for all but the shortest) and a `LogEvent`, and asks the handler for its level through two dynamic
 /// calls, before Octopus does any work: about 270–300 ns a line on the development machine, more than spdlog spends
 /// on its whole line. A direct call interpolates the message into memory of its own on the stack and hands its bytes
-/// to Octopus's handler: no allocation, and a third of `Logger.info`'s time (see README, Benchmarks).
+/// to Octopus's handler: no allocation, and about half of `Logger.info`'s time (see README, Benchmarks).
 ///
 /// ```swift
 /// let log = logger.direct                       // once, as a `Logger` value is kept
