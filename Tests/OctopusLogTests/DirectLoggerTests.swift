@@ -187,10 +187,6 @@ private struct KeepingHandler: LogHandler {
             for i in 0..<perThread { log.info("t=\(t) i=\(i) \(padding)") }
         }
         try await system.shutdown()
-        let lines = try fileLines(path)
-        #expect(lines.count == threads * perThread)
-        let (next, problems) = linesInTheirThreadsOrder(lines, threads: threads, padding: padding)
-        #expect(problems.isEmpty, "\(problems)")
-        #expect(next == [Int](repeating: perThread, count: threads))
+        expectEachThreadsLinesOnceInOrder(try fileLines(path), threads: threads, perThread: perThread, padding: padding)
     }
 }

@@ -281,7 +281,7 @@ func pattern(_ text: String, tokens: [String: PatternToken] = [:], zone: LogTime
         } else {
             #expect(node.eventWritersPrintMetadata)
         }
-        var logger = system.logger(label: "db.pool.conn")
+        let logger = system.logger(label: "db.pool.conn")
         let layout = try layoutConfiguration.make(environment: testEnvironment)
         var expected = ""
         var time = Int64(fixedTime.seconds) * 1_000_000_000 + Int64(fixedTime.nanoseconds)

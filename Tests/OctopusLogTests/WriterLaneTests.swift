@@ -139,11 +139,7 @@ private func submit(_ writer: LogWriter, _ line: String, durable: Bool = false) 
         }
         writer.shutdown()
         if lanes != .whenCallersCollide { #expect(writer.lanesOn == (LogWriter.lanesForThisMachine > 1)) }
-        let lines = try fileLines(path)
-        #expect(lines.count == threads * perThread)
-        let (next, problems) = linesInTheirThreadsOrder(lines, threads: threads, padding: padding)
-        #expect(problems.isEmpty, "\(problems)")
-        #expect(next == [Int](repeating: perThread, count: threads))
+        expectEachThreadsLinesOnceInOrder(try fileLines(path), threads: threads, perThread: perThread, padding: padding)
         #expect(writer.currentCounters.lines == threads * perThread)
     }
 

@@ -54,6 +54,18 @@ func linesInTheirThreadsOrder(_ lines: [Substring], threads: Int, padding: Strin
     return (next, problems)
 }
 
+/// Expects `lines` to be every line `t=<thread> i=<index> <padding>` of `threads` threads, `perThread` each: each
+/// once, whole, in its thread's order.
+func expectEachThreadsLinesOnceInOrder(
+    _ lines: [Substring], threads: Int, perThread: Int, padding: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(lines.count == threads * perThread, sourceLocation: sourceLocation)
+    let (next, problems) = linesInTheirThreadsOrder(lines, threads: threads, padding: padding)
+    #expect(problems.isEmpty, "\(problems)", sourceLocation: sourceLocation)
+    #expect(next == [Int](repeating: perThread, count: threads), sourceLocation: sourceLocation)
+}
+
 @Suite struct WriterTests {
     @Test func eightThreadsEachLineExactlyOnceWholeAndInOrder() async throws {
         let dir = try TemporaryDirectory()
@@ -67,11 +79,7 @@ func linesInTheirThreadsOrder(_ lines: [Substring], threads: Int, padding: Strin
             for i in 0..<perThread { logger.info("t=\(t) i=\(i) \(padding)") }
         }
         try await system.shutdown()
-        let lines = try fileLines(path)
-        #expect(lines.count == threads * perThread)
-        let (next, problems) = linesInTheirThreadsOrder(lines, threads: threads, padding: padding)
-        #expect(problems.isEmpty, "\(problems)")
-        #expect(next == [Int](repeating: perThread, count: threads))
+        expectEachThreadsLinesOnceInOrder(try fileLines(path), threads: threads, perThread: perThread, padding: padding)
         let counters = try #require(system.counters(for: "file"))
         #expect(counters.lines == threads * perThread)
         #expect(counters.drops == 0 && counters.writeErrors == 0)
