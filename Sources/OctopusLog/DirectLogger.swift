@@ -259,7 +259,7 @@ extension OctopusLogHandler {
         function: String, line: UInt
     ) {
         withNode { node in
-            if let writers = node.eventWriters, !hasExtras, metadata?.isEmpty ?? true {
+            if let writers = node.eventWriters, !hasMetadataToMerge, metadata?.isEmpty ?? true {
                 let parts = EventParts(
                     levelValue: node.levelValues[level.ordinal], message: message, timestamp: node.clock.now(),
                     file: file, function: function, line: line)

@@ -106,8 +106,11 @@ public struct OctopusLogHandler: LogHandler {
         }
     }
 
-    /// Whether the handler holds anything a line may merge (metadata, a provider) or a level override.
-    var hasExtras: Bool { extras != nil }
+    /// Whether the handler has metadata or a metadata provider, which a line merges with its own.
+    var hasMetadataToMerge: Bool {
+        guard let extras else { return false }
+        return !extras.metadata.isEmpty || extras.metadataProvider != nil
+    }
 
     /// Whether an event of `level` passes this logger's threshold (its override, else its category's).
     @inline(__always)

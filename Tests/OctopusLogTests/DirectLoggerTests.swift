@@ -100,6 +100,12 @@ private struct KeepingHandler: LogHandler {
             clock: .fixed(fixedTime), environment: testEnvironment)
         var logger = system.logger(label: "db.pool")
         for (key, value) in metadata { logger[metadataKey: key] = value }
+        // Without metadata on the logger its direct calls take the writers' path (the call's metadata aside).
+        #expect((logger.handler as? OctopusLogHandler)?.hasMetadataToMerge == !metadata.isEmpty)
+        // Every layout but `json` (which builds a record) writes from the event's parts.
+        var buildsARecord = false
+        if case .json = layout { buildsARecord = true }
+        #expect((system.node(for: "db.pool").eventWriters == nil) == buildsARecord)
         logTheLines(logger, direct: direct)
         system.shutdownNow()
         return try String(contentsOfFile: path, encoding: .utf8)
