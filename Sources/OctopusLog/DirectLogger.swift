@@ -172,8 +172,7 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
 
         @inlinable
         public mutating func appendLiteral(_ literal: String) {
-            var literal = literal
-            literal.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+            appendInterpolation(literal)
         }
 
         @inlinable
@@ -182,9 +181,11 @@ public struct DirectMessage: ExpressibleByStringInterpolation, Sendable {
             value.withUTF8 { append(UnsafeRawBufferPointer($0)) }
         }
 
+        /// Its UTF-8 read in place (no `String` made of it).
         @inlinable
         public mutating func appendInterpolation(_ value: Substring) {
-            appendInterpolation(String(value))
+            var value = value
+            value.withUTF8 { append(UnsafeRawBufferPointer($0)) }
         }
 
         /// In decimal, as `String(value)` writes it.
