@@ -185,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OctopusCLITests",
-            dependencies: ["OctopusCLI", "OctopusLog", "ReadmeExamples", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["OctopusCLI", "OctopusLog", "ReadmeExamples", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OctopusLog
 import Testing
+import TestSupport
 
 /// The `octopus` executable built beside the test bundle.
 let octopusBinary: URL = {
@@ -11,14 +12,18 @@ let octopusBinary: URL = {
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-struct Outcome {
+struct Outcome: Sendable {
     var status: Int32
     var stdout: String
     var stderr: String
 }
 
-/// Runs `octopus` with `arguments` in `directory` and waits for it.
-func octopus(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Outcome {
+/// Runs `octopus` with `arguments` in `directory` and waits for it (on a thread of its own: see ``onThread(_:)``).
+func octopus(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) async throws -> Outcome {
+    try await onThread { try runOctopus(arguments, in: directory, environment: environment) }
+}
+
+private func runOctopus(_ arguments: [String], in directory: String?, environment: [String: String]) throws -> Outcome {
     let process = Process()
     process.executableURL = octopusBinary
     process.arguments = arguments
@@ -73,14 +78,14 @@ let fileConfig = """
     """
 
 @Suite struct CommandTests {
-    @Test func configCheckPrintsTheResolvedRepositoryDefault() throws {
-        let outcome = try octopus(["config", "check"], in: repositoryRoot.path)
+    @Test func configCheckPrintsTheResolvedRepositoryDefault() async throws {
+        let outcome = try await octopus(["config", "check"], in: repositoryRoot.path)
         #expect(outcome.status == 0)
         #expect(outcome.stdout.contains("\"common-error.log\"") || outcome.stdout.contains("logs/common-error.log"))
         #expect(outcome.stderr.contains("configuration OK (environment \"local\""))
     }
 
-    @Test func configCheckReportsEveryErrorWithItsKeyPathAndExits2() throws {
+    @Test func configCheckReportsEveryErrorWithItsKeyPathAndExits2() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", """
             log:
@@ -90,7 +95,7 @@ let fileConfig = """
                 default: { appenders: [app, ghost], level: loud }
             schedulee: {}
             """)
-        let outcome = try octopus(["config", "check", "--config-dir", dir.path + "/config"])
+        let outcome = try await octopus(["config", "check", "--config-dir", dir.path + "/config"])
         #expect(outcome.status == 2)
         #expect(outcome.stdout.isEmpty)
         for fragment in [
@@ -105,45 +110,45 @@ let fileConfig = """
         }
     }
 
-    @Test func configCheckUsesTheEnvironmentOverlay() throws {
+    @Test func configCheckUsesTheEnvironmentOverlay() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", fileConfig)
         try dir.config("config.prod.yaml", "log:\n  categories:\n    default: { level: WARN }\n")
-        let byFlag = try octopus(["config", "check", "--env", "prod"], in: dir.path)
+        let byFlag = try await octopus(["config", "check", "--env", "prod"], in: dir.path)
         #expect(byFlag.status == 0)
         #expect(byFlag.stdout.contains("\"WARN\""))
-        let byVariable = try octopus(["config", "check"], in: dir.path, environment: ["OCTOPUS_ENV": "prod"])
+        let byVariable = try await octopus(["config", "check"], in: dir.path, environment: ["OCTOPUS_ENV": "prod"])
         #expect(byVariable.stdout.contains("\"WARN\""))
-        let local = try octopus(["config", "check"], in: dir.path, environment: ["OCTOPUS_ENV": ""])
+        let local = try await octopus(["config", "check"], in: dir.path, environment: ["OCTOPUS_ENV": ""])
         #expect(local.stdout.contains("\"INFO\"") && !local.stdout.contains("\"WARN\""))
     }
 
-    @Test func configCheckWarnsAboutDeprecatedKeysButPasses() throws {
+    @Test func configCheckWarnsAboutDeprecatedKeysButPasses() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", """
             log:
               appenders: { app: { type: dateFile, filename: logs/app.log, daysToKeep: 3 } }
               categories: { default: { appenders: [app], level: INFO } }
             """)
-        let outcome = try octopus(["config", "check"], in: dir.path)
+        let outcome = try await octopus(["config", "check"], in: dir.path)
         #expect(outcome.status == 0)
         #expect(outcome.stderr.contains(#"warning: "daysToKeep" at log.appenders.app.daysToKeep is deprecated"#))
     }
 
-    @Test func logWritesOneEventThroughTheConfiguredAppenders() throws {
+    @Test func logWritesOneEventThroughTheConfiguredAppenders() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", fileConfig)
-        #expect(try octopus(["log", "--category", "db.pool", "--level", "error", "pool", "exhausted"], in: dir.path).status == 0)
-        #expect(try octopus(["log", "plain", "info"], in: dir.path).status == 0)
-        #expect(try octopus(["log", "--level", "debug", "below the level"], in: dir.path).status == 0)
+        #expect(try await octopus(["log", "--category", "db.pool", "--level", "error", "pool", "exhausted"], in: dir.path).status == 0)
+        #expect(try await octopus(["log", "plain", "info"], in: dir.path).status == 0)
+        #expect(try await octopus(["log", "--level", "debug", "below the level"], in: dir.path).status == 0)
         #expect(dir.read("logs/app.log") == "[ERROR] db.pool - pool exhausted\n[INFO] default - plain info\n")
         #expect(dir.read("logs/common-error.log") == "[ERROR] db.pool - pool exhausted\n")
     }
 
-    @Test func logRefusesAnUnknownLevel() throws {
+    @Test func logRefusesAnUnknownLevel() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", fileConfig)
-        let outcome = try octopus(["log", "--level", "LOUD", "x"], in: dir.path)
+        let outcome = try await octopus(["log", "--level", "LOUD", "x"], in: dir.path)
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains("unknown level \"LOUD\""))
     }
@@ -169,18 +174,18 @@ let fileConfig = """
         #expect(log.hasSuffix("[INFO] octopus.master - master exiting with status 0 role=master\n"))
     }
 
-    @Test func startRefusesABadConfigurationAndStartsNothing() throws {
+    @Test func startRefusesABadConfigurationAndStartsNothing() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", "log:\n  appenders: {}\n  categories: {}\n")
-        let outcome = try octopus(["start"], in: dir.path)
+        let outcome = try await octopus(["start"], in: dir.path)
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains("missing category \"default\""))
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/logs"))
     }
 
     @Test(arguments: [["--help"], ["start", "--help"], ["config", "check", "--help"], ["log", "--help"]])
-    func everyVerbHasHelp(arguments: [String]) throws {
-        let outcome = try octopus(arguments)
+    func everyVerbHasHelp(arguments: [String]) async throws {
+        let outcome = try await octopus(arguments)
         #expect(outcome.status == 0)
         #expect(outcome.stdout.contains("USAGE:"))
     }
@@ -188,52 +193,52 @@ let fileConfig = """
 
 /// The command as a new user meets it: --version, what each verb's help says, and errors that say what is wrong.
 @Suite struct CommandHelpTests {
-    @Test func versionPrintsTheVersion() throws {
-        let outcome = try octopus(["--version"])
+    @Test func versionPrintsTheVersion() async throws {
+        let outcome = try await octopus(["--version"])
         #expect(outcome.status == 0)
         #expect(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
     }
 
-    @Test func everyVerbsHelpSaysHowItExits() throws {
+    @Test func everyVerbsHelpSaysHowItExits() async throws {
         for verb in ["start", "stop", "status", "config check", "log", "tail", "run", "cron", "archive"] {
-            let outcome = try octopus(verb.split(separator: " ").map(String.init) + ["--help"])
+            let outcome = try await octopus(verb.split(separator: " ").map(String.init) + ["--help"])
             #expect(outcome.status == 0, "\(verb)")
             #expect(outcome.stdout.lowercased().contains("exit status") || outcome.stdout.contains("exits"), "\(verb) --help says nothing of how it exits:\n\(outcome.stdout)")
         }
-        let start = try octopus(["start", "--help"]).stdout
+        let start = try await octopus(["start", "--help"]).stdout
         for needed in ["config/", "SIGTERM", "octopus.pid", "logs/octopus.stderr.log", "run/"] {
             #expect(start.contains(needed), "start --help lacks \(needed)")
         }
-        #expect(try octopus(["--help"]).stdout.contains("config check"))
-        let cron = try octopus(["cron", "--help"]).stdout
+        #expect(try await octopus(["--help"]).stdout.contains("config check"))
+        let cron = try await octopus(["cron", "--help"]).stdout
         #expect(cron.components(separatedBy: "default: local").count == 2 && !cron.contains("local (default"), "the default zone is said once:\n\(cron)")
     }
 
-    @Test func aMissingConfigDirectoryIsNotAnInvalidConfiguration() throws {
+    @Test func aMissingConfigDirectoryIsNotAnInvalidConfiguration() async throws {
         let dir = NSTemporaryDirectory() + "octopus-noconfig-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let outcome = try octopus(["start"], in: dir)
+        let outcome = try await octopus(["start"], in: dir)
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains(#"no configuration directory "config" in"#), "\(outcome.stderr)")
         #expect(!outcome.stderr.contains("invalid configuration"))
     }
 
-    @Test func aBadLevelForTailSaysSoWithoutTheWholeUsage() throws {
+    @Test func aBadLevelForTailSaysSoWithoutTheWholeUsage() async throws {
         let (dir, system, file) = try tailFixture(sizeRolled)
         system.logger(label: "app").info("one")
         system.shutdownNow()
-        let outcome = try octopus(["tail", "--level", "LOUD", file], in: dir.path)
+        let outcome = try await octopus(["tail", "--level", "LOUD", file], in: dir.path)
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains(#"unknown level "LOUD"; levels are ALL, TRACE, DEBUG, INFO, WARN, ERROR, FATAL, MARK, OFF"#))
         #expect(!outcome.stderr.contains("USAGE"))
     }
 
-    @Test func logAndConfigCheckOpenNoScheduleLog() throws {
+    @Test func logAndConfigCheckOpenNoScheduleLog() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.json", #"{ "log": { "appenders": { "app": { "type": "file", "filename": "logs/app.log" } }, "categories": { "default": { "appenders": ["app"], "level": "info" } } } }"#)
-        #expect(try octopus(["config", "check"], in: dir.path).status == 0)
-        #expect(try octopus(["log", "hello"], in: dir.path).status == 0)
+        #expect(try await octopus(["config", "check"], in: dir.path).status == 0)
+        #expect(try await octopus(["log", "hello"], in: dir.path).status == 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/logs") == ["app.log"])
     }
 }

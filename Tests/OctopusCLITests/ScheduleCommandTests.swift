@@ -115,36 +115,36 @@ let scheduleConfig = """
         #expect(!app.contains("seconds after SIGTERM; sending SIGKILL"), "\(app)")
     }
 
-    @Test func runRunsOneTaskNowAndExitsWithItsOutcome() throws {
+    @Test func runRunsOneTaskNowAndExitsWithItsOutcome() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", scheduleConfig)
         _ = FileManager.default.createFile(atPath: dir.path + "/release", contents: nil)
-        let ok = try octopus(["run", "echo"], in: dir.path)
+        let ok = try await octopus(["run", "echo"], in: dir.path)
         #expect(ok.status == 0)
         #expect(ok.stderr.contains("echo: finished in "))
         #expect(dir.read("logs/schedule.log").contains("[INFO] schedule.echo - second line\n"))
-        let failing = try octopus(["run", "failing"], in: dir.path)
+        let failing = try await octopus(["run", "failing"], in: dir.path)
         #expect(failing.status == 1)
         #expect(failing.stderr.contains("failing: failed in "))
         #expect(failing.stderr.contains("exited with status 3"))
         #expect(dir.read("logs/schedule.log").contains("[WARN] schedule.failing - broken\n"))
-        let hang = try octopus(["run", "hang"], in: dir.path)
+        let hang = try await octopus(["run", "hang"], in: dir.path)
         #expect(hang.status == 124)
         #expect(hang.stderr.contains("hang: timed out after "))
-        let unknown = try octopus(["run", "nope"], in: dir.path)
+        let unknown = try await octopus(["run", "nope"], in: dir.path)
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains(#"task "nope": no such task; tasks are heartbeat, echo, slow, failing, hang, prodOnly"#))
     }
 
-    @Test func cronPrintsTheNextTimesWithTheZonesOffset() throws {
-        let outcome = try octopus(["cron", "0 9 * * MON-FRI", "--tz", "Asia/Kolkata", "--from", "2026-11-21T12:00:00", "-n", "3"])
+    @Test func cronPrintsTheNextTimesWithTheZonesOffset() async throws {
+        let outcome = try await octopus(["cron", "0 9 * * MON-FRI", "--tz", "Asia/Kolkata", "--from", "2026-11-21T12:00:00", "-n", "3"])
         #expect(outcome.status == 0)
         #expect(outcome.stdout == "2026-11-23T09:00:00+05:30\n2026-11-24T09:00:00+05:30\n2026-11-25T09:00:00+05:30\n")
-        let dst = try octopus(["cron", "*/30 * * * *", "--tz", "America/New_York", "--from", "2026-11-01T00:30:00-04:00", "-n", "4"])
+        let dst = try await octopus(["cron", "*/30 * * * *", "--tz", "America/New_York", "--from", "2026-11-01T00:30:00-04:00", "-n", "4"])
         #expect(dst.stdout == "2026-11-01T01:00:00-04:00\n2026-11-01T01:30:00-04:00\n2026-11-01T01:00:00-05:00\n2026-11-01T01:30:00-05:00\n")
-        let defaultCount = try octopus(["cron", "@daily", "--tz", "UTC", "--from", "2026-11-21T12:00:00Z"])
+        let defaultCount = try await octopus(["cron", "@daily", "--tz", "UTC", "--from", "2026-11-21T12:00:00Z"])
         #expect(defaultCount.stdout.split(separator: "\n").count == 5)
-        let previous = try octopus(["cron", "0 0 * * *", "--tz", "UTC", "--from", "2026-11-21T12:00:00Z", "-n", "2", "--previous"])
+        let previous = try await octopus(["cron", "0 0 * * *", "--tz", "UTC", "--from", "2026-11-21T12:00:00Z", "-n", "2", "--previous"])
         #expect(previous.stdout == "2026-11-21T00:00:00+00:00\n2026-11-20T00:00:00+00:00\n")
     }
 
@@ -154,14 +154,14 @@ let scheduleConfig = """
         (["cron", "* * * * *", "--tz", "Nowhere/City"], "unknown time zone"),
         (["cron", "* * * * *", "--from", "yesterday"], "is not an ISO-8601 time"),
     ])
-    func cronRefusesBadInputWithExit2(_ arguments: [String], _ message: String) throws {
-        let outcome = try octopus(arguments)
+    func cronRefusesBadInputWithExit2(_ arguments: [String], _ message: String) async throws {
+        let outcome = try await octopus(arguments)
         #expect(outcome.status == 2)
         #expect(outcome.stdout.isEmpty)
         #expect(outcome.stderr.contains(message), "\(outcome.stderr)")
     }
 
-    @Test func configCheckValidatesTheSchedules() throws {
+    @Test func configCheckValidatesTheSchedules() async throws {
         let dir = try ScratchDirectory()
         try dir.config("config.default.yaml", """
             log:
@@ -172,16 +172,16 @@ let scheduleConfig = """
                 a: { kind: log, interval: 0s, message: x }
                 b: { kind: command, cron: "0 0 31 2 *", command: "true" }
             """)
-        let outcome = try octopus(["config", "check"], in: dir.path)
+        let outcome = try await octopus(["config", "check"], in: dir.path)
         #expect(outcome.status == 2)
         #expect(outcome.stderr.contains(#"invalid interval "0s": must be more than zero at schedule.tasks.a.interval (config/config.default.yaml:6)"#), "\(outcome.stderr)")
         #expect(outcome.stderr.contains("it never fires"))
-        let start = try octopus(["start"], in: dir.path)
+        let start = try await octopus(["start"], in: dir.path)
         #expect(start.status == 2)
     }
 
-    @Test func theRepositoryDefaultRunsItsTasks() throws {
-        let outcome = try octopus(["run", "heartbeat"], in: repositoryRoot.path)
+    @Test func theRepositoryDefaultRunsItsTasks() async throws {
+        let outcome = try await octopus(["run", "heartbeat"], in: repositoryRoot.path)
         #expect(outcome.status == 0)
     }
 }

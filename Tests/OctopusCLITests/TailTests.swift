@@ -3,11 +3,13 @@ import Logging
 import OctopusLog
 import Synchronization
 import Testing
+import TestSupport
 
-/// A running `octopus tail -f`, whose output is collected as it comes.
+/// A running `octopus tail -f`, whose output is collected as it comes, line by line.
 final class RunningTail: Sendable {
     private let process: Process
-    private let collected = Mutex("")
+    /// The complete lines printed so far, and the start of the next one.
+    private let printed = Mutex<(lines: [String], partial: [UInt8])>(([], []))
     private let errors = Mutex("")
 
     init(_ arguments: [String], in directory: String) throws {
@@ -21,7 +23,16 @@ final class RunningTail: Sendable {
         process.standardError = errorPipe
         pipe.fileHandleForReading.readabilityHandler = { [self] handle in
             let data = handle.availableData
-            self.collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            self.printed.withLock { printed in
+                for byte in data {
+                    if byte == UInt8(ascii: "\n") {
+                        printed.lines.append(String(decoding: printed.partial, as: UTF8.self))
+                        printed.partial.removeAll(keepingCapacity: true)
+                    } else {
+                        printed.partial.append(byte)
+                    }
+                }
+            }
         }
         errorPipe.fileHandleForReading.readabilityHandler = { [self] handle in
             let data = handle.availableData
@@ -30,19 +41,27 @@ final class RunningTail: Sendable {
         try process.run()
     }
 
-    var output: String { collected.withLock { $0 } }
+    /// The complete lines printed so far.
+    var lines: [String] { printed.withLock { $0.lines } }
     /// What it printed on stderr.
     var errorOutput: String { errors.withLock { $0 } }
 
-    /// Waits (at most `seconds`) until the output holds `count` lines (of those `counted` accepts).
-    func waitForLines(_ count: Int, seconds: Double = 15, counted: (Substring) -> Bool = { _ in true }) async throws -> [String] {
+    /// Waits (at most `seconds`) until it has printed `count` lines (of those `counted` accepts), and returns every line
+    /// printed by then. Each line is looked at once: a follower printing 200,000 lines is not read again and again.
+    func waitForLines(_ count: Int, seconds: Double = 15, counted: @escaping (String) -> Bool = { _ in true }) async throws -> [String] {
         let deadline = ContinuousClock.now + .seconds(seconds)
+        var looked = 0
+        var found = 0
         while ContinuousClock.now < deadline {
-            let lines = output.split(separator: "\n")
-            if lines.count(where: counted) >= count { return lines.map(String.init) }
+            let (total, more) = printed.withLock { printed in
+                (printed.lines.count, printed.lines[looked...].count(where: counted))
+            }
+            looked = total
+            found += more
+            if found >= count { return lines }
             try await Task.sleep(for: .milliseconds(50))
         }
-        return output.split(separator: "\n").map(String.init)
+        return lines
     }
 
     func stop() {
@@ -69,7 +88,7 @@ func tailFixture(_ appender: String) throws -> (ScratchDirectory, LogSystem, Str
 let sizeRolled = #"{ type: file, filename: "FILE", maxLogSize: 400, backups: 50, compress: true, layout: { type: pattern, pattern: "%d{yyyy-MM-dd hh:mm:ss.SSS} [%p] %c - %m" } }"#
 
 @Suite struct TailTests {
-    @Test func readsPlainAndCompressedRolledFilesInOrder() throws {
+    @Test func readsPlainAndCompressedRolledFilesInOrder() async throws {
         let (dir, system, file) = try tailFixture(sizeRolled)
         let logger = system.logger(label: "app")
         for i in 0..<60 { logger.info("line \(i)") }
@@ -79,37 +98,37 @@ let sizeRolled = #"{ type: file, filename: "FILE", maxLogSize: 400, backups: 50,
         let plain = dir.path + "/logs/" + archive.dropLast(3)
         try Data(try LogArchive.decompress(dir.path + "/logs/" + archive)).write(to: URL(fileURLWithPath: plain))
         try FileManager.default.removeItem(atPath: dir.path + "/logs/" + archive)
-        let outcome = try octopus(["tail", "-n", "all", file], in: dir.path)
+        let outcome = try await octopus(["tail", "-n", "all", file], in: dir.path)
         #expect(outcome.status == 0)
         let messages = outcome.stdout.split(separator: "\n").map { $0.components(separatedBy: " - ").last ?? "" }
         #expect(messages == (0..<60).map { "line \($0)" })
         // -n keeps the last lines.
-        let last = try octopus(["tail", "-n", "3", file], in: dir.path).stdout.split(separator: "\n")
+        let last = try await octopus(["tail", "-n", "3", file], in: dir.path).stdout.split(separator: "\n")
         #expect(last.map { $0.components(separatedBy: " - ").last ?? "" } == ["line 57", "line 58", "line 59"])
     }
 
-    @Test func filtersByLevelCategoryGrepAndTime() throws {
+    @Test func filtersByLevelCategoryGrepAndTime() async throws {
         let (dir, system, file) = try tailFixture(sizeRolled)
         system.logger(label: "db.pool").info("pool up")
         system.logger(label: "db").warning("db slow")
         system.logger(label: "web").error("web down")
         system.logger(label: "dbx").info("not under db")
         system.shutdownNow()
-        func tail(_ extra: [String]) throws -> [String] {
-            try octopus(["tail", "-n", "all"] + extra + [file], in: dir.path).stdout.split(separator: "\n").map {
+        func tail(_ extra: [String]) async throws -> [String] {
+            try await octopus(["tail", "-n", "all"] + extra + [file], in: dir.path).stdout.split(separator: "\n").map {
                 $0.components(separatedBy: " - ").last ?? ""
             }
         }
-        #expect(try tail(["--level", "warn"]) == ["db slow", "web down"])
-        #expect(try tail(["--category", "db"]) == ["pool up", "db slow"])
-        #expect(try tail(["--grep", "slow|down"]) == ["db slow", "web down"])
-        #expect(try tail(["--grep", "db"]).count == 3)  // the whole line, as grep: "pool up" matches by its category
-        #expect(try tail(["--since", "1h"]).count == 4)
-        #expect(try tail(["--until", "1h"]).isEmpty)
-        #expect(try tail(["--since", "2001-01-01T00:00:00Z", "--until", "2001-01-02"]).isEmpty)
-        let json = try octopus(["tail", "-n", "1", "--json", file], in: dir.path).stdout
+        #expect(try await tail(["--level", "warn"]) == ["db slow", "web down"])
+        #expect(try await tail(["--category", "db"]) == ["pool up", "db slow"])
+        #expect(try await tail(["--grep", "slow|down"]) == ["db slow", "web down"])
+        #expect(try await tail(["--grep", "db"]).count == 3)  // the whole line, as grep: "pool up" matches by its category
+        #expect(try await tail(["--since", "1h"]).count == 4)
+        #expect(try await tail(["--until", "1h"]).isEmpty)
+        #expect(try await tail(["--since", "2001-01-01T00:00:00Z", "--until", "2001-01-02"]).isEmpty)
+        let json = try await octopus(["tail", "-n", "1", "--json", file], in: dir.path).stdout
         #expect(json.contains(#""level":"INFO","category":"dbx","message":"not under db""#))
-        let bad = try octopus(["tail", "--level", "LOUD", file], in: dir.path)
+        let bad = try await octopus(["tail", "--level", "LOUD", file], in: dir.path)
         #expect(bad.status != 0 && bad.stderr.contains("unknown level"))
     }
 
@@ -188,7 +207,7 @@ let sizeRolled = #"{ type: file, filename: "FILE", maxLogSize: 400, backups: 50,
         defer { tail.stop() }
         // -n 0 prints nothing already written: write until the tail shows it follows.
         var ready = 0
-        while !tail.output.contains("ready") {
+        while !tail.lines.contains(where: { $0.hasPrefix("ready") }) {
             logger.info("ready \(ready)")
             ready += 1
             system.flush()
@@ -198,15 +217,18 @@ let sizeRolled = #"{ type: file, filename: "FILE", maxLogSize: 400, backups: 50,
         }
         let pad = String(repeating: "x", count: 66)
         let batch = perSecond / 100
-        let start = ContinuousClock.now
-        for n in 0..<total {
-            logger.info("line \(String(n).leftPadded(6)) \(pad)")
-            if n % batch == batch - 1 {
-                let due = start + .milliseconds((n + 1) / batch * 10)
-                if ContinuousClock.now < due { try await Task.sleep(until: due) }
+        // The writer's loop on a thread of its own (see `onThread`), a batch every 10 ms.
+        let seconds = await onThread {
+            let start = ContinuousClock.now
+            for n in 0..<total {
+                logger.info("line \(String(n).leftPadded(6)) \(pad)")
+                if n % batch == batch - 1 {
+                    let early = start + .milliseconds((n + 1) / batch * 10) - ContinuousClock.now
+                    if early > .zero { usleep(UInt32(early / .microseconds(1))) }
+                }
             }
+            return (ContinuousClock.now - start) / .seconds(1)
         }
-        let seconds = (ContinuousClock.now - start) / .seconds(1)
         system.flush()
         let rolls = system.counters(for: "app")?.rolls ?? 0
         print("tail burst: \(total) lines in \(String(format: "%.2f", seconds)) s (\(Int(Double(total) / seconds)) lines/s), \(rolls) rolls")

@@ -8,28 +8,6 @@ import Testing
 import Glibc
 #endif
 
-/// Runs `body` on `count` threads of their own, all begun together; returns when every one has ended. The waiting is
-/// done on a thread of its own too: the cooperative pool's few threads stay free for the tests running beside.
-private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) async {
-    await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-        Thread {
-            let done = DispatchGroup()
-            let start = DispatchSemaphore(value: 0)
-            for index in 0..<count {
-                done.enter()
-                Thread {
-                    start.wait()
-                    body(index)
-                    done.leave()
-                }.start()
-            }
-            for _ in 0..<count { start.signal() }
-            done.wait()
-            finished.resume()
-        }.start()
-    }
-}
-
 /// A writer with one format registered, number 1: the message alone (`%m`), which the writer renders.
 private func writer(_ path: String, _ options: WriterOptions, _ testOptions: WriterTestOptions = WriterTestOptions())
     throws -> LogWriter
@@ -81,7 +59,7 @@ private func submit(_ writer: LogWriter, _ line: String, durable: Bool = false) 
         let total = 8_000
         let oversized = String(repeating: "o", count: 20 * 1024)
         let token = Atomic<Int>(0)
-        await onThreads(threads) { t in
+        await inParallel(threads) { t in
             var next = t
             while next < total {
                 while token.load(ordering: .acquiring) != next { sched_yield() }
@@ -134,7 +112,7 @@ private func submit(_ writer: LogWriter, _ line: String, durable: Bool = false) 
         let threads = 4
         let perThread = 50_000
         let padding = String(repeating: "x", count: 60)
-        await onThreads(threads) { t in
+        await inParallel(threads) { t in
             for i in 0..<perThread { submit(writer, "t=\(t) i=\(i) \(padding)\n", durable: i % 10_007 == 0) }
         }
         writer.shutdown()

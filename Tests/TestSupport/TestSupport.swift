@@ -45,7 +45,7 @@ public final class LineCollector: Sendable {
 
 /// Waits (polling, without depending on how long it takes) until `condition` holds; fails after a generous limit.
 public func eventually(
-    _ what: String = "condition", within limit: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+    _ what: String = "condition", within limit: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () -> Bool
 ) async {
     let start = ContinuousClock.now
@@ -128,11 +128,18 @@ public final class RawListener {
     }
 }
 
-
-/// Runs blocking work (socket reads, a fuzz loop) on its own thread, not on the concurrency pool that the endpoints
-/// under test need.
+/// Runs blocking work (socket reads, a fuzz loop, waiting for a child process, a long loop of logging calls) on its own
+/// thread, not on the cooperative pool, whose few threads (two on a 2-CPU machine) the code under test and every test
+/// running beside need.
 public func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
         Thread { continuation.resume(returning: body()) }.start()
+    }
+}
+
+/// ``onThread(_:)`` for work that throws.
+public func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result(catching: body)) }.start()
     }
 }

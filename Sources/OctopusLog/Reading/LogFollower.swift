@@ -36,6 +36,9 @@ public final class LogFollower {
     private var opened = 0
     private var unopened = 0
     private var waitingSince: ContinuousClock.Instant?
+    /// Calls of ``readAvailable()``, and their count when the wait began.
+    private var looks = 0
+    private var waitingSinceLook = 0
     /// Called with a description of what could not be read (a file removed before it could be read).
     public var report: (String) -> Void = { _ in }
 
@@ -77,6 +80,7 @@ public final class LogFollower {
     public func readAvailable() -> [String] {
         // The directory may appear after following began; where inotify is unavailable, the directory is polled.
         if watch == nil, !watchUnavailable { startWatching(fromStart: true) }
+        looks += 1
         discover()
         var lines: [String] = []
         while true {
@@ -245,14 +249,17 @@ public final class LogFollower {
         return (files, stable)
     }
 
-    /// Starts the wait for a pending file to be named, or says it lasted too long (5 s).
+    /// Starts the wait for a pending file to be named, or says it lasted too long: 5 s, over which this follower looked
+    /// at least 25 times (`tail -f` looks every 200 ms at most). A follower the machine starves of CPU for seconds
+    /// has not looked for most of them, and the writers may well have named the file meanwhile.
     private func waitedTooLong() -> Bool {
         let now = ContinuousClock.now
         guard let since = waitingSince else {
             waitingSince = now
+            waitingSinceLook = looks
             return false
         }
-        return now - since >= .seconds(5)
+        return now - since >= .seconds(5) && looks - waitingSinceLook >= 25
     }
 
     /// The inodes of this log's pending files (rolled, not yet named).
