@@ -21,7 +21,7 @@ func sampleLog(megabytes: Int) -> [UInt8] {
 }
 
 /// What a SIGKILL of `octopus archive` left.
-struct Kill: Sendable {
+private struct Kill: Sendable {
     var hasSource: Bool
     var hasArchive: Bool
     var archiveWhole = true

@@ -48,7 +48,7 @@ final class RunningTail: Sendable {
 
     /// Waits (at most `seconds`) until it has printed `count` lines (of those `counted` accepts), and returns every line
     /// printed by then. Each line is looked at once: a follower printing 200,000 lines is not read again and again.
-    func waitForLines(_ count: Int, seconds: Double = 15, counted: @escaping (String) -> Bool = { _ in true }) async throws -> [String] {
+    func waitForLines(_ count: Int, seconds: Double = 15, counted: (String) -> Bool = { _ in true }) async throws -> [String] {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var looked = 0
         var found = 0
