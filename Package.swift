@@ -162,6 +162,7 @@ let package = Package(
             name: "OctopusScheduleTests",
             dependencies: [
                 "OctopusSchedule", "OctopusConfig", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Cases"]
         ),

@@ -55,6 +55,11 @@ final class AgentDispatcher: Dispatcher, Sendable {
 
     // MARK: Dispatching
 
+    /// The timers and the dispatches run on the event loop of the agent's connection to the master: a tick is
+    /// written to the socket on the thread its timer woke, and the acknowledgement is read there (the bodies run in
+    /// the workers, never here).
+    var taskExecutor: (any TaskExecutor)? { child.branch.executor }
+
     func dispatch(_ tick: Tick, of task: ScheduledTask) async -> JobOutcome {
         let workers = child.workers
         guard !workers.isEmpty else {

@@ -97,6 +97,9 @@ final class NIOFrameLink: FrameLink, @unchecked Sendable {
             guard channel.isActive else { return }
             write(frame)
             if !reading, !flushScheduled {
+                // The first frame of a turn goes out at once (a lone call waits for nothing); frames that follow it
+                // in this turn are flushed together by the flush task.
+                flushIfNeeded()
                 flushScheduled = true
                 eventLoop.execute(flushTask)
             }

@@ -16,6 +16,9 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     public let handlers: RPCHandlers
     public let options: RPCOptions
     let logger: Logger
+    /// Every connection of this master (accepted or adopted) runs on this event loop, so that a call forwarded from
+    /// one branch to another is written on the thread that read it, with no hand-off to another thread.
+    let eventLoop: any EventLoop
 
     private struct Branch {
         var connection: RPCConnection
@@ -46,6 +49,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
         self.handlers = handlers
         self.options = options
         self.logger = logger
+        self.eventLoop = Transport.group.next()
         (events, eventSink) = AsyncStream.makeStream(of: RPCEvent.self, bufferingPolicy: .bufferingNewest(1024))
     }
 
@@ -53,7 +57,8 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     /// several addresses.
     @discardableResult
     public func listen(_ address: RPCAddress) async throws -> RPCAddress {
-        let listener = try await Transport.listen(address, maxFrameSize: options.maxFrameSize) { [self] link in
+        let listener = try await Transport.listen(address, maxFrameSize: options.maxFrameSize, on: eventLoop) {
+            [self] link in
             accept(link)
         }
         let refused = state.withLock { state -> Bool in
@@ -74,7 +79,7 @@ public final class RPCMaster: RPCCaller, RPCRouter {
     /// `branch`, only a bind with that id is accepted on it (30009 otherwise). The master owns the descriptor from
     /// then on, also when this throws (the descriptor is then closed).
     public func adopt(descriptor: Int32, branch: String? = nil) async throws {
-        let link = try await Transport.adopt(descriptor, maxFrameSize: options.maxFrameSize, on: Transport.group.next())
+        let link = try await Transport.adopt(descriptor, maxFrameSize: options.maxFrameSize, on: eventLoop)
         accept(link, reservedFor: branch)
     }
 

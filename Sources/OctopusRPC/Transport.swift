@@ -39,23 +39,24 @@ final class Listener: Sendable {
 enum Transport {
     static let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
-    /// Listens; every accepted connection's link goes to `accept` (on its event loop).
+    /// Listens on `eventLoop`, which every accepted connection runs on; each one's link goes to `accept` (there).
     static func listen(
-        _ address: RPCAddress, maxFrameSize: Int, accept: @escaping @Sendable (any FrameLink) -> Void
+        _ address: RPCAddress, maxFrameSize: Int, on eventLoop: any EventLoop,
+        accept: @escaping @Sendable (any FrameLink) -> Void
     ) async throws -> Listener {
         switch address {
         case .inProcess(let name):
             try InProcessRegistry.register(name, maxFrameSize: maxFrameSize, accept: accept)
             return Listener(address: address) { InProcessRegistry.unregister(name) }
         case .unix(let path):
-            let server = try await bootstrap(maxFrameSize: maxFrameSize, accept: accept)
+            let server = try await bootstrap(maxFrameSize: maxFrameSize, on: eventLoop, accept: accept)
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
             return Listener(address: address) {
                 try? await server.close()
                 unlink(path)
             }
         case .tcp(let host, let port):
-            let server = try await bootstrap(maxFrameSize: maxFrameSize, accept: accept)
+            let server = try await bootstrap(maxFrameSize: maxFrameSize, on: eventLoop, accept: accept)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .bind(host: host, port: port).get()
             let bound = server.localAddress?.port ?? port
@@ -65,10 +66,10 @@ enum Transport {
 
     /// Accepted connections get their handlers and are handed over on their event loop, so that accepting never
     /// waits for the Swift concurrency pool (an application that keeps it busy still gets its connections bound).
-    private static func bootstrap(maxFrameSize: Int, accept: @escaping @Sendable (any FrameLink) -> Void)
-        -> ServerBootstrap
-    {
-        ServerBootstrap(group: group)
+    private static func bootstrap(
+        maxFrameSize: Int, on eventLoop: any EventLoop, accept: @escaping @Sendable (any FrameLink) -> Void
+    ) -> ServerBootstrap {
+        ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

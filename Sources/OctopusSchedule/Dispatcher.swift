@@ -4,6 +4,16 @@
 public protocol Dispatcher: Sendable {
     /// Runs `tick` of `task` and returns once it has finished wherever it ran.
     func dispatch(_ tick: Tick, of task: ScheduledTask) async -> JobOutcome
+
+    /// Where the timers of this dispatcher's tasks and their ``dispatch(_:of:)`` run; nil (the default) for the
+    /// global pool. A dispatcher that only hands ticks over a connection names the connection's event loop, so that
+    /// a tick goes from its timer to the socket without waking another thread. Never set it to an executor that
+    /// runs the tasks' bodies: a body that blocks would hold the timers.
+    var taskExecutor: (any TaskExecutor)? { get }
+}
+
+extension Dispatcher {
+    public var taskExecutor: (any TaskExecutor)? { nil }
 }
 
 /// How a run ended.

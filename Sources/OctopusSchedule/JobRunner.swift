@@ -61,11 +61,20 @@ public struct JobRunner: Sendable {
     }
 
     /// Runs `body`, and at the timeout cancels it and returns without waiting for it: a run that ignores
-    /// cancellation cannot hold the scheduler. Cancelling the caller cancels the body.
+    /// cancellation cannot hold the scheduler. Cancelling the caller cancels the body. With no timeout the body runs
+    /// in the caller's task (nothing to race; a task of its own would only cost a hand-off to another thread).
     static func race(
         _ body: @escaping @Sendable (ScheduleContext) async throws -> Void, _ context: ScheduleContext,
         timeout: Duration?, clock: any ScheduleClock, start: Date
     ) async -> Ending {
+        guard let timeout else {
+            do {
+                try await body(context)
+                return .done(.success(()))
+            } catch {
+                return .done(.failure(error))
+            }
+        }
         let once = ResumeOnce<Ending>()
         let work = Task {
             do {
@@ -75,23 +84,20 @@ public struct JobRunner: Sendable {
                 once.resume(.done(.failure(error)))
             }
         }
-        var timer: Task<Void, Never>?
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            let deadline = start.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
-            timer = Task {
-                do {
-                    try await clock.sleep(until: deadline)
-                    once.resume(.timedOut)
-                } catch {}
-            }
+        let (seconds, attoseconds) = timeout.components
+        let deadline = start.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
+        let timer = Task {
+            do {
+                try await clock.sleep(until: deadline)
+                once.resume(.timedOut)
+            } catch {}
         }
         let ending = await withTaskCancellationHandler {
             await once.value
         } onCancel: {
             work.cancel()
         }
-        timer?.cancel()
+        timer.cancel()
         if case .timedOut = ending { work.cancel() }
         return ending
     }

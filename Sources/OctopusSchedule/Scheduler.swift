@@ -161,7 +161,7 @@ public final class Scheduler: Service, Sendable {
         var cancelled = false
         await withTaskGroup(of: Void.self) { group in
             for entry in active {
-                group.addTask { await self.timerLoop(entry) }
+                group.addTask(executorPreference: dispatcher(for: entry).taskExecutor) { await self.timerLoop(entry) }
             }
             await withTaskCancellationHandler {
                 await withGracefulShutdownHandler {
@@ -291,6 +291,9 @@ public final class Scheduler: Service, Sendable {
                 fire(entry, scheduled: latest, reason: "missed")
             }
             previous = latest
+            // The tick's dispatch goes first; the next fire time is worked out and logged after it (on a serial
+            // executor, such as a dispatcher's event loop, it would otherwise wait for this bookkeeping).
+            await Task.yield()
         }
     }
 
@@ -338,7 +341,7 @@ public final class Scheduler: Service, Sendable {
     /// Starts a job; called with the state locked, so the job is known before it can finish.
     private func startLocked(_ state: inout State, _ entry: Entry, _ tick: Tick) {
         let dispatcher = dispatcher(for: entry)
-        state.jobs[tick.jobID] = Task {
+        state.jobs[tick.jobID] = Task(executorPreference: dispatcher.taskExecutor) {
             let outcome = await dispatcher.dispatch(tick, of: entry.task)
             self.finished(entry, tick, outcome)
         }

@@ -24,7 +24,11 @@ public final class TickRunner: Service, Sendable {
     private struct State {
         var nextID = 0
         var jobs: [Int: Task<Void, Never>] = [:]
+        /// Admitted runs whose `start` has not been called yet (a stop waits for them to start).
+        var unstarted = 0
         var stopping = false
+        /// Resumed when the last unstarted run starts, once a stop waits for that.
+        var allStarted: ResumeOnce<Void>?
     }
 
     private let state = Mutex(State())
@@ -38,24 +42,32 @@ public final class TickRunner: Service, Sendable {
 
     /// Takes a tick without starting it: a process model acknowledges the tick first and starts the run only once
     /// its acknowledgement has left, so that a process that dies before acknowledging has run nothing. The run counts
-    /// as running (a graceful stop waits for it) from now; `report` is awaited before it ends.
+    /// as running (a graceful stop waits for it) from now; `report` is awaited before it ends. `start` must be called
+    /// once; its run's task is made then (made now, it would wake a thread of the pool only to wait).
     public func admit(_ tick: Tick, report: @escaping @Sendable (JobOutcome) async -> Void) -> Admission {
         guard let task = tasks[tick.task] else { return .refused("\(name) has no task \"\(tick.task)\"") }
-        let go = Latch()
-        let runner = self.runner
         let admitted = state.withLock { state -> Bool in
             guard !state.stopping else { return false }
-            state.nextID += 1
-            let id = state.nextID
-            state.jobs[id] = Task {
-                await go.wait()
-                let outcome = Task.isCancelled ? JobOutcome.cancelled(milliseconds: 0) : await runner.run(task, tick: tick)
-                await report(outcome)
-                self.state.withLock { _ = $0.jobs.removeValue(forKey: id) }
-            }
+            state.unstarted += 1
             return true
         }
-        return admitted ? .accepted(start: { go.open() }) : .refused("\(name) is stopping")
+        guard admitted else { return .refused("\(name) is stopping") }
+        let runner = self.runner
+        return .accepted(start: {
+            let allStarted = self.state.withLock { state -> ResumeOnce<Void>? in
+                state.nextID += 1
+                let id = state.nextID
+                state.jobs[id] = Task {
+                    let outcome =
+                        Task.isCancelled ? JobOutcome.cancelled(milliseconds: 0) : await runner.run(task, tick: tick)
+                    await report(outcome)
+                    self.state.withLock { _ = $0.jobs.removeValue(forKey: id) }
+                }
+                state.unstarted -= 1
+                return state.unstarted == 0 ? state.allStarted : nil
+            }
+            allStarted?.resume(())
+        })
     }
 
     /// Runs one tick here now and returns how it ended (admitted and started at once).
@@ -71,10 +83,15 @@ public final class TickRunner: Service, Sendable {
     /// Waits for graceful shutdown, then lets the running ticks finish (see the type's documentation).
     public func run() async throws {
         try? await gracefulShutdown()
-        let jobs = state.withLock { state in
+        let allStarted = state.withLock { state -> ResumeOnce<Void>? in
             state.stopping = true
-            return Array(state.jobs.values)
+            guard state.unstarted > 0 else { return nil }
+            state.allStarted = ResumeOnce()
+            return state.allStarted
         }
+        // Acknowledged runs are about to start (their start follows the acknowledgement's write): they run too.
+        await allStarted?.value
+        let jobs = state.withLock { Array($0.jobs.values) }
         await Scheduler.finish(
             jobs, within: shutdownTimeout, cancelAtOnce: Task.isCancelled, log: runner.log, prefix: "[\(name)]")
     }
