@@ -120,28 +120,33 @@ struct EchoCall: RPCAction {
 
 /// Pongs awaited by sequence number.
 final class Waiters: Sendable {
-    private let state = Mutex<[Int: CheckedContinuation<Void, Never>]>([:])
-    private let early = Mutex<Set<Int>>([])
+    /// One lock for both: with two, a pong could be found neither waited for nor early (a lost wake-up).
+    private struct State {
+        var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
+        var early: Set<Int> = []
+    }
+    private let state = Mutex(State())
 
     func wait(_ n: Int) async {
         await withCheckedContinuation { continuation in
-            let already = early.withLock { $0.remove(n) != nil }
-            if already {
-                continuation.resume()
-            } else {
-                state.withLock { $0[n] = continuation }
-                // The pong may have come between the two locks.
-                if early.withLock({ $0.remove(n) != nil }) { state.withLock { $0.removeValue(forKey: n) }?.resume() }
+            let already = state.withLock { state in
+                if state.early.remove(n) != nil { return true }
+                state.waiting[n] = continuation
+                return false
             }
+            if already { continuation.resume() }
         }
     }
 
     func arrived(_ n: Int) {
-        if let waiter = state.withLock({ $0.removeValue(forKey: n) }) {
-            waiter.resume()
-        } else {
-            early.withLock { _ = $0.insert(n) }
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiting.removeValue(forKey: n) else {
+                state.early.insert(n)
+                return nil
+            }
+            return waiter
         }
+        waiter?.resume()
     }
 }
 
