@@ -147,15 +147,24 @@ final class AgentDispatcher: Dispatcher, Sendable {
             forget(order.key)
             return .notTaken("refused it: \(reason)")
         }
-        state.withLock { $0.runs[order.key]?.acknowledged = true }
-        let late = max(0, Int((Date().timeIntervalSince(tick.scheduledTime) * 1000).rounded()))
-        log.info(
-            "[Job#\(tick.jobID)] \(task.name) started in \(worker) (scheduled \(ISOTime.format(tick.scheduledTime, in: .current, fractional: true)), late \(late) ms)\(tick.reason == "timer" ? "" : " [\(tick.reason)]")"
-        )
-        state.withLock { $0.lastRunBy[task.name] = worker.description }
+        let outcomeFirst = state.withLock { state -> Bool in
+            state.lastRunBy[task.name] = worker.description
+            guard state.runs[order.key] != nil else { return true }
+            state.runs[order.key]!.acknowledged = true
+            return false
+        }
+        // When the outcome overtook the acknowledgement (both read at once), it logged this line before its own.
+        if !outcomeFirst { logStarted(tick, task.name, in: worker) }
         // The worker may have died between its acknowledgement and now: its run has failed.
         if let membership = child.membership { membershipChanged(membership) }
         return .started(waiter)
+    }
+
+    private func logStarted(_ tick: Tick, _ task: String, in worker: ProcessIdentity) {
+        let late = max(0, Int((Date().timeIntervalSince(tick.scheduledTime) * 1000).rounded()))
+        log.info(
+            "[Job#\(tick.jobID)] \(task) started in \(worker) (scheduled \(ISOTime.format(tick.scheduledTime, in: .current, fractional: true)), late \(late) ms)\(tick.reason == "timer" ? "" : " [\(tick.reason)]")"
+        )
     }
 
     private func forget(_ key: String) {
@@ -174,6 +183,9 @@ final class AgentDispatcher: Dispatcher, Sendable {
             }
             return run
         }
+        // The acknowledgement and the outcome can be read together, the outcome handled first: the run's `started`
+        // line still comes before its outcome's (the acknowledgement, handled after, then logs nothing).
+        if let run, !run.acknowledged { logStarted(order.tick, run.task, in: run.worker) }
         let previous = order.agent != child.identity.pid ? " (handed out by the previous agent)" : ""
         let line: Logger.Message = "[Job#\(order.tick.jobID)] \(order.tick.task) in \(report.worker) \(report.outcome.description)\(previous)"
         if report.outcome.succeeded { log.info(line) } else { log.error(line) }

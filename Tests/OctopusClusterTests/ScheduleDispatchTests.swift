@@ -138,6 +138,13 @@ struct TickRecord {
             #expect(Set(runs.map { $0.split(separator: " ")[0] }) == ["1", "2", "3", "4"] && runs.count == 4, "job \(id): \(runs)")
             #expect(record.lines(id, containing: Self.dispatched).count == 4)
             #expect(record.lines(id, containing: "finished in").count == 4, "\(record.agentLines[id] ?? [])")
+            // A run's `started` line comes before its outcome's, even when the two arrive together (instant bodies).
+            let lines = record.agentLines[id] ?? []
+            for worker in 1...4 {
+                let started = lines.firstIndex { $0.contains("started in worker \(worker) (") }
+                let ended = lines.firstIndex { $0.contains("everyone in worker \(worker) (") }
+                #expect(started != nil && ended != nil && started! < ended!, "job \(id), worker \(worker): \(lines)")
+            }
         }
     }
 
