@@ -150,7 +150,7 @@ final class AgentDispatcher: Dispatcher, Sendable {
         let outcomeFirst = state.withLock { state -> Bool in
             state.lastRunBy[task.name] = worker.description
             guard state.runs[order.key] != nil else { return true }
-            state.runs[order.key]!.acknowledged = true
+            state.runs[order.key]?.acknowledged = true
             return false
         }
         // When the outcome overtook the acknowledgement (both read at once), it logged this line before its own.
